@@ -1,0 +1,177 @@
+"""Typed, frozen configuration for every tfvidgen entry point.
+
+One path for settings: dataclass defaults, then the flagfile, then the command line (cli.py maps each
+flag to exactly one field here). This module imports neither absl nor TensorFlow, so it is cheap to
+import from tools and tests. `Config.validate()` raises ValueError naming the *flag* to fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Mapping
+
+__all__ = ["DataConfig", "TrainConfig", "RuntimeConfig", "Config", "DATASETS", "STRATEGIES",
+           "PRECISIONS", "MODEL_KEYS"]
+
+DATASETS = ("synthetic_actions", "synthetic_shapes", "records")
+STRATEGIES = ("default", "mirrored", "multi_worker")
+PRECISIONS = ("float32", "mixed_bfloat16")
+MODEL_KEYS = ("g3an", "inmodegan", "mvt_tsa", "twostreamvan", "dual_mtgan")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where videos come from and how clips are cut.
+
+    Attributes:
+      dataset: one of DATASETS. `records` reads TFRecord shards written by tools/prepare_dataset.py.
+      data_dir: directory holding the shards and manifest.json (records only).
+      resolution: square frame size H = W of the clips the model sees.
+      num_frames: clip length T.
+      max_stride: temporal stride is drawn uniformly from [1, max_stride] per clip (clamped to what the
+        source video's length allows).
+      random_flip: horizontal flip with probability 1/2.
+      random_crop: crop a random box of (1 - random_crop) of each side and resize back; 0 disables.
+      num_videos: size of a synthetic dataset (videos are rendered on the fly from their index).
+      video_length: length in frames of each synthetic source video.
+      shuffle_buffer: tf.data shuffle buffer for record datasets.
+    """
+
+    dataset: str = "synthetic_actions"
+    data_dir: str = ""
+    resolution: int = 64
+    num_frames: int = 16
+    max_stride: int = 4
+    random_flip: bool = False
+    random_crop: float = 0.0
+    num_videos: int = 10000
+    video_length: int = 32
+    shuffle_buffer: int = 512
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings shared by all models (paper values of a model come from its own config).
+
+    Attributes:
+      batch_size: GLOBAL batch size, summed over all replicas and workers.
+      train_steps: total number of training iterations (one iteration = all D and G updates).
+      g_lr, d_lr: Adam learning rates of generator and discriminator(s).
+      beta1, beta2: Adam betas.
+      ema_decay: decay of the exponential moving average of generator weights; 0 disables EMA.
+        Sampling, evaluation and export use the EMA generator when it is enabled.
+    """
+
+    batch_size: int = 16
+    train_steps: int = 10000
+    g_lr: float = 2e-4
+    d_lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    ema_decay: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeConfig:
+    """How and where a run executes.
+
+    Attributes:
+      workdir: output directory (checkpoints, TensorBoard events, config.json, samples).
+      strategy: tf.distribute strategy: default (one device), mirrored, multi_worker (TF_CONFIG).
+      num_cpu_replicas: split the CPU into N logical devices (mirrored on a machine without GPUs).
+      mixed_precision: float32 or mixed_bfloat16 Keras dtype policy.
+      jit_compile: XLA-compile the training step (slow for conv models on CPU; see README).
+      seed: seed of data order, augmentation, latents and initialisation.
+      checkpoint_every: steps between checkpoints (a final one is always written).
+      sample_every: steps between sample videos written to TensorBoard.
+      log_every: steps between scalar summaries and progress lines.
+      keep_checkpoints: how many checkpoints CheckpointManager keeps.
+      num_sample_videos: videos in each TensorBoard sample grid (fixed latents).
+      profile_steps: (start, end) step window to trace with the TF profiler; () disables.
+    """
+
+    workdir: str = "runs/default"
+    strategy: str = "default"
+    num_cpu_replicas: int = 0
+    mixed_precision: str = "float32"
+    jit_compile: bool = False
+    seed: int = 0
+    checkpoint_every: int = 500
+    sample_every: int = 500
+    log_every: int = 50
+    keep_checkpoints: int = 3
+    num_sample_videos: int = 8
+    profile_steps: tuple[int, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Everything one run needs; serialised to <workdir>/config.json."""
+
+    model: str = "g3an"
+    model_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+
+    def validate(self) -> "Config":
+        """Returns self, or raises ValueError naming the offending flag."""
+        d, t, r = self.data, self.train, self.runtime
+        _check(self.model in MODEL_KEYS, "model", self.model, f"one of {', '.join(MODEL_KEYS)}")
+        _check(d.dataset in DATASETS, "dataset", d.dataset, f"one of {', '.join(DATASETS)}")
+        _check(d.dataset != "records" or bool(d.data_dir), "data_dir", d.data_dir,
+               "a directory of TFRecord shards when --dataset=records")
+        _check(d.resolution >= 16 and d.resolution & (d.resolution - 1) == 0, "resolution",
+               d.resolution, "a power of two >= 16")
+        _check(d.num_frames >= 2, "num_frames", d.num_frames, ">= 2")
+        _check(d.max_stride >= 1, "max_stride", d.max_stride, ">= 1")
+        _check(0.0 <= d.random_crop < 0.5, "random_crop", d.random_crop, "in [0, 0.5)")
+        _check(d.num_videos >= 1, "num_videos", d.num_videos, ">= 1")
+        _check(d.video_length >= d.num_frames, "video_length", d.video_length,
+               f">= --num_frames ({d.num_frames})")
+        _check(d.shuffle_buffer >= 1, "shuffle_buffer", d.shuffle_buffer, ">= 1")
+        _check(t.batch_size >= 1, "batch_size", t.batch_size, ">= 1")
+        _check(t.train_steps >= 0, "train_steps", t.train_steps, ">= 0")
+        for name in ("g_lr", "d_lr"):
+            _check(getattr(t, name) > 0, name, getattr(t, name), "> 0")
+        for name in ("beta1", "beta2", "ema_decay"):
+            _check(0.0 <= getattr(t, name) < 1.0, name, getattr(t, name), "in [0, 1)")
+        _check(r.strategy in STRATEGIES, "strategy", r.strategy, f"one of {', '.join(STRATEGIES)}")
+        _check(r.num_cpu_replicas >= 0, "num_cpu_replicas", r.num_cpu_replicas, ">= 0")
+        _check(r.mixed_precision in PRECISIONS, "mixed_precision", r.mixed_precision,
+               f"one of {', '.join(PRECISIONS)}")
+        for name in ("checkpoint_every", "sample_every", "log_every", "keep_checkpoints",
+                     "num_sample_videos"):
+            _check(getattr(r, name) >= 1, name, getattr(r, name), ">= 1")
+        _check(not r.profile_steps or (len(r.profile_steps) == 2
+                                       and 0 <= r.profile_steps[0] < r.profile_steps[1]),
+               "profile_steps", r.profile_steps, "START,END with 0 <= START < END")
+        _check(bool(r.workdir), "workdir", r.workdir, "a directory")
+        return self
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Config":
+        raw = json.loads(text)
+        runtime = dict(raw.get("runtime", {}))
+        runtime["profile_steps"] = tuple(runtime.get("profile_steps", ()))
+        return cls(model=raw["model"], model_params=dict(raw.get("model_params", {})),
+                   data=DataConfig(**raw.get("data", {})), train=TrainConfig(**raw.get("train", {})),
+                   runtime=RuntimeConfig(**runtime))
+
+    def replace(self, **groups) -> "Config":
+        """Returns a copy with fields of groups replaced: replace(train={"batch_size": 4})."""
+        changes = {}
+        for group, fields in groups.items():
+            current = getattr(self, group)
+            changes[group] = (dataclasses.replace(current, **fields)
+                              if dataclasses.is_dataclass(current) else fields)
+        return dataclasses.replace(self, **changes)
+
+
+def _check(ok: bool, flag: str, value: Any, expected: str) -> None:
+    if not ok:
+        raise ValueError(f"--{flag}={value!r} is invalid: expected {expected}")

@@ -1,0 +1,182 @@
+"""The one input pipeline: config -> batched, prefetched tf.data.Dataset of element dicts.
+
+Element (DESIGN.md data contract), batched to [B, ...]:
+  video     float32 [T, H, W, 3] in [-1, 1]
+  label     int32   action class (0 when unlabelled)
+  identity  int32   actor id (-1 when unknown)
+  seed      int64 [2] per-example key; models draw the example's latents from it with stateless RNG,
+            so latents do not depend on how a global batch is split across replicas
+  synthetic sources also carry the ground-truth factors named in synthetic.FACTOR_KEYS.
+
+Determinism: the order of source videos comes from a seeded shuffle, every per-clip choice (stride,
+start, flip, crop) from stateless RNG keyed by (seed, global example number). So a run, and a run
+resumed at step k (`start_step=k` skips cheap indices/records before any decoding), see the same data.
+Sharding: input pipeline i of n (tf.distribute.InputContext) sees only videos i, i+n, i+2n, ... of a
+synthetic set, or every n-th shard file (every n-th record when there are fewer files than pipelines).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from tfvidgen.config import DataConfig
+from tfvidgen.data import records, synthetic
+
+__all__ = ["make_dataset", "dataset_info", "elements_per_step"]
+
+_SALT_STRIDE, _SALT_START, _SALT_FLIP, _SALT_CROP = 1, 2, 3, 4
+
+
+def dataset_info(data: DataConfig) -> dict:
+    """num_classes, num_identities and class_names of the configured source."""
+    if data.dataset == "records":
+        manifest = records.read_manifest(data.data_dir)
+        names = manifest.get("class_names", [])
+        return {"num_classes": max(1, len(names)), "class_names": names,
+                "num_identities": len(manifest.get("identity_names", []))}
+    names = synthetic.ACTIONS if data.dataset == "synthetic_actions" else synthetic.SHAPE_MOTIONS
+    return {"num_classes": len(names), "class_names": list(names),
+            "num_identities": synthetic.num_identities(data.dataset)}
+
+
+def elements_per_step(global_batch_size: int, input_context=None) -> int:
+    """How many elements one input pipeline yields per training step."""
+    if input_context is None:
+        return global_batch_size
+    return global_batch_size // input_context.num_input_pipelines
+
+
+def make_dataset(data: DataConfig, global_batch_size: int, seed: int, input_context=None,
+                 start_step: int = 0) -> tf.data.Dataset:
+    """Returns an infinite dataset of batched element dicts.
+
+    Args:
+      data: the data config.
+      global_batch_size: batch summed over all replicas; each pipeline batches per replica.
+      seed: data seed (order, clip sampling, augmentation, example keys).
+      input_context: tf.distribute.InputContext under distribute_datasets_from_function, else None.
+      start_step: training step to resume at; the elements of earlier steps are skipped cheaply.
+    """
+    if input_context is None:
+        num_pipelines, pipeline_id, batch = 1, 0, global_batch_size
+    else:
+        num_pipelines = input_context.num_input_pipelines
+        pipeline_id = input_context.input_pipeline_id
+        batch = input_context.get_per_replica_batch_size(global_batch_size)
+    skip = start_step * elements_per_step(global_batch_size, input_context)
+
+    if data.dataset == "records":
+        keys, element_fn = _records_source(data, seed, num_pipelines, pipeline_id)
+    else:
+        keys, element_fn = _synthetic_source(data, seed, num_pipelines, pipeline_id)
+    keys = keys.repeat().skip(skip).enumerate(start=skip)
+
+    def build(n, key):
+        example_key = n * num_pipelines + pipeline_id          # unique over all pipelines
+        example_seed = tf.stack([tf.constant(seed, tf.int64), example_key])
+        element = element_fn(key, example_seed)
+        element["video"] = _augment(element["video"], data, example_seed)
+        element["seed"] = example_seed
+        return element
+
+    ds = keys.map(build, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.deterministic = True
+    # We shard by hand (above); automatic sharding would drop or duplicate data.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return ds.with_options(options)
+
+
+def _clip_indices(length, num_frames: int, max_stride: int, example_seed):
+    """Frame indices of a clip: random stride in [1, max feasible] and random start."""
+    length = tf.cast(length, tf.int32)
+    feasible = tf.maximum(1, (length - 1) // max(1, num_frames - 1))
+    top = tf.minimum(max_stride, feasible)
+    stride = tf.random.stateless_uniform(
+        [], tf.random.experimental.stateless_fold_in(example_seed, _SALT_STRIDE),
+        minval=1, maxval=top + 1, dtype=tf.int32)
+    span = (num_frames - 1) * stride + 1
+    start = tf.random.stateless_uniform(
+        [], tf.random.experimental.stateless_fold_in(example_seed, _SALT_START),
+        minval=0, maxval=tf.maximum(1, length - span + 1), dtype=tf.int32)
+    # Videos shorter than one clip repeat their last frame.
+    return tf.minimum(start + stride * tf.range(num_frames), length - 1)
+
+
+def _synthetic_source(data: DataConfig, seed: int, num_pipelines: int, pipeline_id: int):
+    indices = tf.data.Dataset.range(pipeline_id, data.num_videos, num_pipelines)
+    count = len(range(pipeline_id, data.num_videos, num_pipelines))
+    if count == 0:
+        raise ValueError(f"--num_videos={data.num_videos} is smaller than the number of input "
+                         f"pipelines ({num_pipelines})")
+    indices = indices.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+    size, dataset = data.resolution, data.dataset
+
+    def render(index, frames):
+        factors = synthetic.sample_factors(dataset, seed, int(index))
+        label, identity, extra = synthetic.label_identity_factors(factors)
+        video = synthetic.render(dataset, factors, frames, size)
+        return (video, np.int32(label), np.int32(identity), np.int32(extra["background"]),
+                np.float32(extra["phase"]), np.float32(extra["speed"]),
+                np.float32(extra["amplitude"]), np.float32(extra["start_x"]),
+                np.int32(extra["direction"]))
+
+    def element(index, example_seed):
+        frames = _clip_indices(data.video_length, data.num_frames, data.max_stride, example_seed)
+        out = tf.numpy_function(render, [index, frames],
+                                [tf.uint8, tf.int32, tf.int32, tf.int32, tf.float32, tf.float32,
+                                 tf.float32, tf.float32, tf.int32], stateful=False)
+        video = tf.ensure_shape(out[0], [data.num_frames, size, size, 3])
+        result = {"video": video, "label": tf.ensure_shape(out[1], []),
+                  "identity": tf.ensure_shape(out[2], [])}
+        for name, value in zip(synthetic.FACTOR_KEYS, out[3:]):
+            result[name] = tf.ensure_shape(value, [])
+        return result
+
+    return indices, element
+
+
+def _records_source(data: DataConfig, seed: int, num_pipelines: int, pipeline_id: int):
+    manifest = records.read_manifest(data.data_dir)
+    paths = records.shard_paths(data.data_dir, manifest)
+    if len(paths) >= num_pipelines:
+        serialized = tf.data.TFRecordDataset(paths[pipeline_id::num_pipelines])
+    else:
+        serialized = tf.data.TFRecordDataset(paths).shard(num_pipelines, pipeline_id)
+    serialized = serialized.shuffle(data.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    size = data.resolution
+
+    def element(blob, example_seed):
+        parsed = records.parse_example(blob)
+        indices = _clip_indices(parsed["num_frames"], data.num_frames, data.max_stride, example_seed)
+        frames = records.decode_frames(parsed, indices)
+        if manifest.get("resolution") != size:
+            frames = tf.cast(tf.clip_by_value(tf.round(tf.image.resize(
+                frames, [size, size], antialias=True)), 0, 255), tf.uint8)
+        return {"video": tf.ensure_shape(frames, [data.num_frames, size, size, 3]),
+                "label": tf.cast(parsed["label"], tf.int32),
+                "identity": tf.cast(parsed["identity"], tf.int32)}
+
+    return serialized, element
+
+
+def _augment(video_uint8, data: DataConfig, example_seed):
+    """uint8 clip -> float32 in [-1, 1], with the configured flip/crop (same for every frame)."""
+    video = tf.cast(video_uint8, tf.float32) / 127.5 - 1.0
+    size = data.resolution
+    if data.random_crop > 0:
+        u = tf.random.stateless_uniform(
+            [3], tf.random.experimental.stateless_fold_in(example_seed, _SALT_CROP))
+        side = 1.0 - data.random_crop * u[0]
+        y0, x0 = (1.0 - side) * u[1], (1.0 - side) * u[2]
+        box = tf.stack([y0, x0, y0 + side, x0 + side])
+        frames = tf.shape(video)[0]
+        video = tf.image.crop_and_resize(video, tf.tile(box[None], [frames, 1]),
+                                         tf.range(frames), [size, size])
+    if data.random_flip:
+        coin = tf.random.stateless_uniform(
+            [], tf.random.experimental.stateless_fold_in(example_seed, _SALT_FLIP))
+        video = tf.cond(coin < 0.5, lambda: tf.reverse(video, axis=[2]), lambda: video)
+    return tf.clip_by_value(video, -1.0, 1.0)

@@ -1,0 +1,98 @@
+"""Measures speed (and peak memory) of tfvidgen's moving parts; prints README-ready markdown rows.
+
+  python tools/benchmark.py --what=data          # renderer and input pipeline throughput
+  python tools/benchmark.py --what=train         # train-step throughput: precision x jit_compile
+
+Numbers belong in the README's benchmark table, never in test assertions.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+import numpy as np  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+_WHAT = flags.DEFINE_multi_enum("what", ["data"], ["data", "train"], "What to measure.")
+_SECONDS = flags.DEFINE_float("seconds", 10.0, "Minimum measuring time per row.")
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _rate(fn, items_per_call: int, seconds: float) -> float:
+    fn()                                   # warm-up (tracing, caches)
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds or calls < 3:
+        fn()
+        calls += 1
+    return calls * items_per_call / (time.perf_counter() - start)
+
+
+def bench_data(seconds: float) -> list[str]:
+    from tfvidgen import viz
+    from tfvidgen.config import DataConfig
+    from tfvidgen.data import pipeline, synthetic
+    from tools import prepare_dataset
+
+    rows = []
+    factors = [synthetic.sample_factors("synthetic_actions", 0, i) for i in range(64)]
+    counter = iter(range(10 ** 9))
+    rate = _rate(lambda: synthetic.render_actions(factors[next(counter) % 64], range(16), 64),
+                 1, seconds)
+    rows.append(f"| synthetic_actions renderer, 1 core | 64x64x16 | {rate:.0f} clips/s |")
+    shapes = [synthetic.sample_factors("synthetic_shapes", 0, i) for i in range(64)]
+    rate = _rate(lambda: synthetic.render_shapes(shapes[next(counter) % 64], range(16), 32),
+                 1, seconds)
+    rows.append(f"| synthetic_shapes renderer, 1 core | 32x32x16 | {rate:.0f} clips/s |")
+
+    for name, res in (("synthetic_actions", 64), ("synthetic_shapes", 32)):
+        cfg = DataConfig(dataset=name, resolution=res, num_frames=16, num_videos=4096)
+        it = iter(pipeline.make_dataset(cfg, 16, seed=0))
+        rate = _rate(lambda: next(it), 16, seconds)
+        rows.append(f"| pipeline `{name}` (batch 16) | {res}x{res}x16 | {rate:.0f} elements/s |")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "videos", "walk")
+        os.makedirs(src)
+        for i in range(32):
+            f = synthetic.sample_factors("synthetic_actions", 1, i)
+            viz.write_mp4(os.path.join(src, f"v{i:03d}.mp4"),
+                          synthetic.render_actions(f, range(48), 64))
+        start = time.perf_counter()
+        prepare_dataset.prepare(os.path.join(tmp, "videos"), "class_folders",
+                                os.path.join(tmp, "rec"), resolution=64, progress_every=1000)
+        rate = 32 / (time.perf_counter() - start)
+        rows.append(f"| prepare_dataset (mp4 -> JPEG shards) | 64x64x48 | {rate:.1f} videos/s |")
+        cfg = DataConfig(dataset="records", data_dir=os.path.join(tmp, "rec"), resolution=64,
+                         num_frames=16, shuffle_buffer=32)
+        it = iter(pipeline.make_dataset(cfg, 16, seed=0))
+        rate = _rate(lambda: next(it), 16, seconds)
+        rows.append(f"| pipeline `records` JPEG (batch 16) | 64x64x16 | {rate:.0f} elements/s |")
+    return rows
+
+
+def main(argv):
+    del argv
+    print(f"# {os.cpu_count()} CPU cores, numpy {np.__version__}")
+    print("| what | shape | throughput |")
+    print("|---|---|---|")
+    if "data" in _WHAT.value:
+        for row in bench_data(_SECONDS.value):
+            print(row, flush=True)
+    if "train" in _WHAT.value:
+        from tools import benchmark_train
+        for row in benchmark_train.rows(_SECONDS.value):
+            print(row, flush=True)
+    print(f"# peak RSS {_peak_rss_mb():.0f} MB")
+
+
+if __name__ == "__main__":
+    app.run(main)

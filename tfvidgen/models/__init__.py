@@ -1,0 +1,77 @@
+"""Model registry: the only place that knows which models exist.
+
+MODELS maps each model key to its VideoGAN subclass; build_model(config) constructs one from a
+Config; parse_model_params() turns strict `--model_param NAME=VALUE` strings into typed values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Iterable
+
+from tfvidgen.config import Config
+from tfvidgen.models.g3an import G3AN
+
+__all__ = ["MODELS", "build_model", "model_config", "parse_model_params"]
+
+MODELS = {"g3an": G3AN}
+
+
+def _model_class(key: str):
+    if key not in MODELS:
+        raise ValueError(f"--model={key!r}: not built yet or unknown; available: "
+                         f"{', '.join(sorted(MODELS))}")
+    return MODELS[key]
+
+
+def _settable_fields(cls) -> dict:
+    data_fields = getattr(cls.Config, "DATA_FIELDS", ())
+    return {f.name: f for f in dataclasses.fields(cls.Config) if f.name not in data_fields}
+
+
+def _convert(name: str, text: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        lowered = text.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"--model_param {name}={text!r}: expected true or false")
+    try:
+        return type(default)(text)
+    except ValueError:
+        raise ValueError(f"--model_param {name}={text!r}: expected {type(default).__name__}") \
+            from None
+
+
+def parse_model_params(model: str, params: Iterable[str]) -> dict:
+    """["NAME=VALUE", ...] -> {NAME: typed value}; unknown names are errors listing valid ones."""
+    fields = _settable_fields(_model_class(model))
+    parsed = {}
+    for item in params:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep:
+            raise ValueError(f"--model_param {item!r}: expected NAME=VALUE")
+        if name not in fields:
+            raise ValueError(f"--model_param {name!r} is not a {model} parameter; valid: "
+                             f"{', '.join(sorted(fields))}")
+        parsed[name] = _convert(name, value, fields[name].default)
+    return parsed
+
+
+def model_config(config: Config, num_classes: int):
+    """The model's own frozen config: paper defaults <- data sizes <- --model_param values."""
+    cls = _model_class(config.model)
+    known = _settable_fields(cls)
+    unknown = set(config.model_params) - set(known)
+    if unknown:
+        raise ValueError(f"--model_param {sorted(unknown)[0]!r} is not a {config.model} "
+                         f"parameter; valid: {', '.join(sorted(known))}")
+    return cls.Config(**dict(config.model_params), resolution=config.data.resolution,
+                      num_frames=config.data.num_frames, num_classes=num_classes).validate()
+
+
+def build_model(config: Config, num_classes: int):
+    """Constructs (does not build) the configured model. Call inside strategy.scope()."""
+    return _model_class(config.model)(model_config(config, num_classes), config.train)

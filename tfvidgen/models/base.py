@@ -1,0 +1,178 @@
+"""The VideoGAN contract every tfvidgen model implements, and the one place its update runs.
+
+A model is a keras.Model owning its generator (plus an optional EMA copy) and discriminator(s).
+Subclasses provide:
+  make_generator()                      -> keras.Model taking a latents dict, returning [B,T,H,W,3]
+  d_variables                           -> discriminator variables the D optimizer updates
+  latents_from_seeds(seeds, labels)     -> latents dict from per-example int64[2] keys (stateless)
+  latent_specs()                        -> {name: tf.TensorSpec} of the latents (serving inputs)
+  discriminator_losses(batch, fakes, latents) -> (total, logs)   per-replica means
+  generator_losses(batch, fakes, latents)     -> (total, logs)   per-replica means
+  build_networks()                      -> create every variable (one dummy forward)
+and inherit train_step, generate, sample_inputs, EMA and serving_endpoints.
+
+train_step: one generator forward; D update(s) on the detached fakes; G update on the same fakes
+through the updated D (as G3AN's official code does). The tape/scale/apply lines live only in
+`_apply`. Losses come back as per-replica means and are divided by the replica count once, there.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from tfvidgen import distribute
+from tfvidgen.config import TrainConfig
+from tfvidgen.layers import noise
+
+__all__ = ["VideoGAN"]
+
+
+class VideoGAN(keras.Model):
+    """Base class of the five models; see the module docstring for the contract."""
+
+    #: how many D updates per iteration (all on the same fakes)
+    d_steps = 1
+
+    def __init__(self, train: TrainConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.train_cfg = train
+        self.generator = self.make_generator()
+        self.ema_generator = self.make_generator() if train.ema_decay > 0 else None
+        self.g_optimizer = None
+        self.d_optimizer = None
+
+    # ---- subclass hooks ------------------------------------------------------------------
+    def make_generator(self) -> keras.Model:
+        raise NotImplementedError
+
+    @property
+    def d_variables(self) -> list:
+        raise NotImplementedError
+
+    def latents_from_seeds(self, seeds, labels=None) -> dict:
+        raise NotImplementedError
+
+    def latent_specs(self) -> dict:
+        raise NotImplementedError
+
+    def discriminator_losses(self, batch, fakes, latents):
+        raise NotImplementedError
+
+    def generator_losses(self, batch, fakes, latents):
+        raise NotImplementedError
+
+    def build_networks(self) -> None:
+        raise NotImplementedError
+
+    # ---- shared behaviour ----------------------------------------------------------------
+    @property
+    def g_variables(self) -> list:
+        return self.generator.trainable_variables
+
+    def compile(self, g_optimizer, d_optimizer):
+        """Takes the two optimizers and nothing else; builds their slots for resumable checkpoints."""
+        super().compile()
+        self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
+        self.build_networks()
+        if self.ema_generator is not None:
+            self.ema_generator.set_weights(self.generator.get_weights())
+        g_optimizer.build(self.g_variables)
+        d_optimizer.build(self.d_variables)
+
+    def call(self, latents, training=False):
+        return self.generate(latents, training=training)
+
+    def generate(self, latents: dict, training: bool = False, use_ema: bool = True):
+        """Video [B, T, H, W, 3] in [-1, 1] (EMA generator when enabled and use_ema)."""
+        generator = self.sampling_generator if use_ema else self.generator
+        return generator(latents, training=training)
+
+    @property
+    def sampling_generator(self) -> keras.Model:
+        return self.ema_generator if self.ema_generator is not None else self.generator
+
+    def sample_inputs(self, batch_size: int, seed: int, labels=None) -> dict:
+        """Latents of `batch_size` samples from one integer seed (stateless, reproducible)."""
+        return self.latents_from_seeds(noise.seeds_from_ints(seed, batch_size), labels)
+
+    def latents_for_batch(self, batch) -> dict:
+        return self.latents_from_seeds(batch["seed"], batch.get("label"))
+
+    def train_step(self, batch):
+        """One iteration on a per-replica batch; returns per-replica logs (scalars)."""
+        latents = self.latents_for_batch(batch)
+        with tf.GradientTape() as g_tape:
+            fakes = self.generator(latents, training=True)
+        # D updates happen outside g_tape (tape.stop_recording would pause the D tape too).
+        detached = tf.stop_gradient(fakes)
+        for _ in range(self.d_steps):              # Python int: unrolled when traced
+            d_logs = self.update_discriminator(batch, detached, latents)
+        with g_tape:                               # re-entered: G's loss through the updated D
+            g_total, g_logs = self.generator_losses(batch, fakes, latents)
+        self._apply(g_tape, g_total, self.g_variables, self.g_optimizer)
+        return {**d_logs, **g_logs}
+
+    def update_discriminator(self, batch, fakes, latents) -> dict:
+        with tf.GradientTape() as tape:
+            total, logs = self.discriminator_losses(batch, fakes, latents)
+        self._apply(tape, total, self.d_variables, self.d_optimizer)
+        return logs
+
+    def update_generator(self, batch, latents) -> dict:
+        with tf.GradientTape() as tape:
+            fakes = self.generator(latents, training=True)
+            total, logs = self.generator_losses(batch, fakes, latents)
+        self._apply(tape, total, self.g_variables, self.g_optimizer)
+        return logs
+
+    @staticmethod
+    def _apply(tape, total, variables, optimizer) -> None:
+        # The optimizer SUMS gradients over replicas: differentiate mean / num_replicas. The
+        # division must be recorded, so it runs on the (re-entered) tape.
+        with tape:
+            scaled = distribute.scale_for_replicas(total)
+        grads = tape.gradient(scaled, variables)
+        optimizer.apply_gradients(zip(grads, variables))
+
+    def update_ema(self) -> None:
+        """EMA of generator weights; call in cross-replica context after each step."""
+        if self.ema_generator is None:
+            return
+        decay = self.train_cfg.ema_decay
+        for source, target in zip(self.generator.weights, self.ema_generator.weights):
+            if source.trainable:
+                target.assign(decay * target + (1.0 - decay) * source)
+            else:                       # BN statistics, spectral-norm vectors: copy
+                target.assign(source)
+
+    # ---- serving -------------------------------------------------------------------------
+    def serving_endpoints(self) -> dict:
+        """{name: (tf.function, input_signature)} for export: explicit latents and integer seeds.
+
+        Both return {"video": uint8 [B, T, H, W, 3], "video_float": float32 in [-1, 1]}.
+        """
+        specs = self.latent_specs()
+        names = sorted(specs)
+        generator = self.sampling_generator
+
+        def outputs(video):
+            video = tf.cast(video, tf.float32)
+            return {"video": tf.cast(tf.round((tf.clip_by_value(video, -1.0, 1.0) + 1.0) * 127.5),
+                                     tf.uint8),
+                    "video_float": video}
+
+        def from_latents(*args):
+            return outputs(generator(dict(zip(names, args)), training=False))
+
+        label_spec = specs.get("label")
+        seed_signature = [tf.TensorSpec([None], tf.int64, name="seed")]
+        if label_spec is not None:
+            seed_signature.append(label_spec)
+
+        def from_seeds(seed, label=None):
+            seeds = tf.stack([seed, tf.zeros_like(seed)], axis=1)
+            return outputs(generator(self.latents_from_seeds(seeds, label), training=False))
+
+        return {"serving_default": (from_latents, [specs[n] for n in names]),
+                "sample": (from_seeds, seed_signature)}

@@ -1,0 +1,353 @@
+"""G3AN: Disentangling Appearance and Motion for Video Generation (Wang, Bilinski, Bremond,
+Dantcheva; CVPR 2020, arXiv:1912.05523).
+
+Generator: N stacked G3 modules, each with a spatial stream G_S (2D transposed conv on appearance
+features, from z_a), a temporal stream G_T (1D transposed conv on motion features, from z_m, plus
+the one-hot label when conditional) and a video stream G_V (factorised transposed (1+2)D conv:
+temporal then spatial, BN + ReLU after each), fused by replicate-add-concatenate; factorised
+spatio-temporal self-attention (F-SA) on the fused map after G3_3; a (1,3,3) conv + tanh to RGB.
+Discriminators: a video D_V on the whole clip and an image D_I on one randomly sampled frame per
+video, spectral norm on every conv, LeakyReLU 0.2, DCGAN (BCE) losses, Adam(2e-4, 0.5, 0.999).
+
+Sizes generalise: N = log2(resolution) - 1 modules (5 at 64x64); time grows 1 -> 4 in G3_0 and
+doubles per module until num_frames (a power of two >= 4), later modules keep it (kernel 1).
+Module n has base_channels * min(8, 2^(N-1-n)) channels (512, 512, 256, 128, 64 at paper size).
+
+Departures and choices (all documented `--model_param`s):
+- video_discriminator: "3d" (default, the paper: MoCoGAN-style 3D conv D) or "2+1" (the official
+  code's later (2+1)D D with unpadded temporal convs; here the temporal kernels are spread so any
+  num_frames reduces to 1).
+- g_spectral_norm (default False): the official code wraps every generator transposed conv in SN;
+  the paper does not mention it.
+- Conditional (conditional=True): one-hot label concatenated with z_m into G_T only (paper).
+  The paper does not say how D sees the label; we use projection discriminators (Miyato & Koyama
+  2018): logit += <embed(y), sum-pooled features>, on both D_V and D_I.
+- One Adam optimizer updates D_V and D_I together; Adam is per-parameter, so this equals the
+  code's two identical Adam optimizers. The fakes of the D step are reused by the G step (code).
+- F-SA folds the attention output back correctly (the released code scrambles axes: spec §5).
+- D_I frames: one random frame per video (paper), separately drawn for real and fake.
+- Ablations: spatial_stream/temporal_stream/attention off, attention_after=n, video_conv in
+  {"1+2", "2+1", "3d"} (Tables 3-5). The conv variants are not parameter-matched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import keras
+import tensorflow as tf
+
+from tfvidgen import losses
+from tfvidgen.config import TrainConfig
+from tfvidgen.layers import attention, conv, fusion, noise
+from tfvidgen.models import base
+
+__all__ = ["G3ANConfig", "G3ANGenerator", "G3ANImageDiscriminator", "G3ANVideoDiscriminator",
+           "G3AN"]
+
+_SALT_Z_A, _SALT_Z_M, _SALT_REAL_FRAME, _SALT_FAKE_FRAME = 1, 2, 3, 4
+
+
+@dataclasses.dataclass(frozen=True)
+class G3ANConfig:
+    """G3AN hyper-parameters (paper defaults). resolution/num_frames/num_classes come from data."""
+
+    z_appearance: int = 128
+    z_motion: int = 10
+    base_channels: int = 64
+    d_channels: int = 64
+    conditional: bool = False
+    spatial_stream: bool = True
+    temporal_stream: bool = True
+    attention: bool = True
+    attention_after: int = -1          # module index; -1 = second to last (G3_3 at 64x64)
+    video_conv: str = "1+2"
+    video_discriminator: str = "3d"
+    g_spectral_norm: bool = False
+    resolution: int = 64
+    num_frames: int = 16
+    num_classes: int = 1
+
+    #: fields that come from the data config, not from --model_param
+    DATA_FIELDS = ("resolution", "num_frames", "num_classes")
+
+    @property
+    def num_modules(self) -> int:
+        return int(math.log2(self.resolution)) - 1
+
+    def validate(self) -> "G3ANConfig":
+        n = self.num_modules
+        if self.resolution < 8 or 2 ** (n + 1) != self.resolution:
+            raise ValueError(f"--resolution={self.resolution}: G3AN needs a power of two >= 8")
+        doublings = math.log2(self.num_frames / 4) if self.num_frames >= 4 else -1
+        if doublings != int(doublings) or doublings < 0 or doublings > n - 1:
+            raise ValueError(f"--num_frames={self.num_frames}: G3AN needs 4 * 2^k frames with "
+                             f"k <= {n - 1} at resolution {self.resolution}")
+        if self.video_conv not in conv.VIDEO_CONVS:
+            raise ValueError(f"--model_param video_conv={self.video_conv!r}: expected one of "
+                             f"{conv.VIDEO_CONVS}")
+        if self.video_discriminator not in ("3d", "2+1"):
+            raise ValueError(f"--model_param video_discriminator={self.video_discriminator!r}: "
+                             f"expected '3d' or '2+1'")
+        if self.attention and not -1 <= self.attention_after < n:
+            raise ValueError(f"--model_param attention_after={self.attention_after}: expected -1 "
+                             f"or a module index in [0, {n - 1}]")
+        if self.conditional and self.num_classes < 2:
+            raise ValueError("--model_param conditional=true needs a labelled dataset with at "
+                             "least 2 classes")
+        for name in ("z_appearance", "z_motion", "base_channels", "d_channels"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--model_param {name}={getattr(self, name)}: expected >= 1")
+        return self
+
+    @property
+    def attention_index(self) -> int:
+        return self.attention_after if self.attention_after >= 0 else self.num_modules - 2
+
+
+def _module_plan(cfg: G3ANConfig) -> list[dict]:
+    """Per module: channels, and (kernel, stride, padding) of the spatial and temporal upsampling."""
+    n = cfg.num_modules
+    plan, frames = [], 1
+    for i in range(n):
+        channels = cfg.base_channels * min(8, 2 ** (n - 1 - i))
+        if i == 0:                                  # 1 -> 4 in H, W and T: unpadded kernel 4
+            plan.append(dict(channels=channels, spatial=(4, 1), temporal=(4, 1), padding="valid"))
+            frames = 4
+        elif frames < cfg.num_frames:              # x2 in H, W and T
+            plan.append(dict(channels=channels, spatial=(4, 2), temporal=(4, 2), padding="same"))
+            frames *= 2
+        else:                                       # time frozen: pointwise temporal conv
+            plan.append(dict(channels=channels, spatial=(4, 2), temporal=(1, 1), padding="same"))
+    return plan
+
+
+@keras.saving.register_keras_serializable(package="tfvidgen")
+class G3ANGenerator(keras.Model):
+    """latents {z_appearance [B,Za], z_motion [B,Zm](, label [B])} -> video [B,T,H,W,3] in [-1,1]."""
+
+    def __init__(self, cfg: G3ANConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.cfg = cfg.validate()
+        sn = cfg.g_spectral_norm
+        self.spatial_convs, self.temporal_convs, self.video_convs = [], [], []
+        for i, p in enumerate(_module_plan(cfg)):
+            (ks, ss), (kt, st) = p["spatial"], p["temporal"]
+            if cfg.spatial_stream:
+                self.spatial_convs.append(conv.ConvBNReLU(
+                    "conv2d_t", p["channels"], ks, ss, p["padding"], sn, name=f"g3_{i}_spatial"))
+            if cfg.temporal_stream:
+                self.temporal_convs.append(conv.ConvBNReLU(
+                    "conv1d_t", p["channels"], kt, st, p["padding"], sn, name=f"g3_{i}_temporal"))
+            self.video_convs.append(conv.FactorizedTransposedConv3D(
+                p["channels"], kt, st, ks, ss, p["padding"], cfg.video_conv, sn,
+                name=f"g3_{i}_video"))
+        self.attention = (attention.FactorizedSelfAttention(spectral_norm=True, name="f_sa")
+                          if cfg.attention else None)
+        self.to_rgb = keras.layers.Conv3D(
+            3, (1, 3, 3), padding="same", dtype="float32", name="to_rgb",
+            kernel_initializer=keras.initializers.RandomNormal(stddev=0.02))
+
+    def call(self, latents, training=None):
+        z_a = latents["z_appearance"]
+        z_m = latents["z_motion"]
+        z_t = z_m
+        if self.cfg.conditional:
+            z_t = tf.concat([z_m, tf.one_hot(latents["label"], self.cfg.num_classes,
+                                             dtype=z_m.dtype)], axis=-1)
+        f_s = z_a[:, None, None, :]                                          # [B, 1, 1, Za]
+        f_t = z_t[:, None, :]                                                # [B, 1, Zm(+K)]
+        f_v = tf.concat([z_a, z_m], axis=-1)[:, None, None, None, :]         # [B, 1, 1, 1, Za+Zm]
+        for i, video_conv in enumerate(self.video_convs):
+            f_v = video_conv(f_v, training=training)                         # F_V'
+            f_s = self.spatial_convs[i](f_s, training=training) if self.spatial_convs else None
+            f_t = self.temporal_convs[i](f_t, training=training) if self.temporal_convs else None
+            f_v = fusion.spatio_temporal_fusion(f_s, f_t, f_v)
+            if self.attention is not None and i == self.cfg.attention_index:
+                f_v = self.attention(f_v, training=training)
+        return tf.tanh(self.to_rgb(f_v))
+
+    def get_config(self):
+        return {**super().get_config(), "cfg": dataclasses.asdict(self.cfg)}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(G3ANConfig(**config.pop("cfg")), **config)
+
+
+def _lrelu(x):
+    return tf.nn.leaky_relu(x, alpha=0.2)       # Keras' LeakyReLU default slope is 0.3
+
+
+@keras.saving.register_keras_serializable(package="tfvidgen")
+class _Projection(keras.layers.Layer):
+    """Projection-discriminator label term <embed(y), sum-pooled features> (Miyato & Koyama)."""
+
+    def __init__(self, num_classes: int, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = num_classes
+
+    def build(self, input_shape):
+        self.embedding = keras.layers.Embedding(self.num_classes, int(input_shape[-1]))
+
+    def call(self, features, labels):
+        pooled = tf.reduce_sum(tf.cast(features, tf.float32),
+                               axis=list(range(1, len(features.shape) - 1)))          # [B, C]
+        return tf.reduce_sum(pooled * tf.cast(self.embedding(labels), tf.float32), axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes}
+
+
+@keras.saving.register_keras_serializable(package="tfvidgen")
+class G3ANImageDiscriminator(keras.Model):
+    """D_I: frames [B, H, W, 3] (+ labels) -> logits [B]."""
+
+    def __init__(self, cfg: G3ANConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.cfg = cfg
+        levels = int(math.log2(cfg.resolution // 4))
+        self.convs = [conv.conv_layer("conv2d", cfg.d_channels * min(8, 2 ** i), 4, 2, "same",
+                                      True, name=f"conv{i}") for i in range(levels)]
+        self.head = conv.conv_layer("conv2d", 1, 4, 1, "valid", True, name="head")
+        self.projection = _Projection(cfg.num_classes) if cfg.conditional else None
+
+    def call(self, frames, labels=None, training=None):
+        h = frames
+        for layer in self.convs:
+            h = _lrelu(layer(h, training=training))                            # down to 4 x 4
+        logits = tf.reshape(tf.cast(self.head(h, training=training), tf.float32), [-1])
+        if self.projection is not None:
+            logits += self.projection(h, labels)
+        return logits
+
+    def get_config(self):
+        return {**super().get_config(), "cfg": dataclasses.asdict(self.cfg)}
+
+
+def _temporal_kernels(frames: int, count: int) -> list[int]:
+    """Kernels of `count` unpadded temporal convs that together reduce `frames` to 1."""
+    base_, extra = divmod(frames - 1, count)
+    return [1 + base_ + (1 if i < extra else 0) for i in range(count)]
+
+
+@keras.saving.register_keras_serializable(package="tfvidgen")
+class G3ANVideoDiscriminator(keras.Model):
+    """D_V: videos [B, T, H, W, 3] (+ labels) -> logits [B]. "3d" (paper) or "2+1" (code)."""
+
+    def __init__(self, cfg: G3ANConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.cfg = cfg
+        levels = int(math.log2(cfg.resolution // 4))
+        channels = [cfg.d_channels * min(8, 2 ** i) for i in range(levels)]
+        self.convs = []
+        if cfg.video_discriminator == "3d":
+            frames = cfg.num_frames
+            for i, c in enumerate(channels):        # halve T with H and W while T > 1
+                kt, st = (4, 2) if frames > 1 else (1, 1)
+                self.convs.append(conv.conv_layer("conv3d", c, (kt, 4, 4), (st, 2, 2), "same",
+                                                  True, name=f"conv{i}"))
+                frames = -(-frames // st)
+            self.head = conv.conv_layer("conv3d", 1, (frames, 4, 4), 1, "valid", True, name="head")
+        else:
+            kernels = _temporal_kernels(cfg.num_frames, levels + 1)
+            for i, c in enumerate(channels):
+                self.convs.append(conv.conv_layer("conv3d", c, (1, 4, 4), (1, 2, 2), "same", True,
+                                                  name=f"spatial{i}"))
+                self.convs.append(conv.conv_layer("conv3d", c, (kernels[i], 1, 1), 1, "valid",
+                                                  True, name=f"temporal{i}"))
+            self.convs.append(conv.conv_layer("conv3d", channels[-1], (1, 4, 4), 1, "valid", True,
+                                              name="spatial_last"))
+            self.head = conv.conv_layer("conv3d", 1, (kernels[-1], 1, 1), 1, "valid", True,
+                                        name="head")
+        self.projection = _Projection(cfg.num_classes) if cfg.conditional else None
+
+    def call(self, videos, labels=None, training=None):
+        h = videos
+        for layer in self.convs:
+            h = _lrelu(layer(h, training=training))
+        logits = tf.reshape(tf.cast(self.head(h, training=training), tf.float32), [-1])
+        if self.projection is not None:
+            logits += self.projection(h, labels)
+        return logits
+
+    def get_config(self):
+        return {**super().get_config(), "cfg": dataclasses.asdict(self.cfg)}
+
+
+class G3AN(base.VideoGAN):
+    """Trainable G3AN; see the module docstring for the paper and every departure."""
+
+    Config = G3ANConfig
+
+    def __init__(self, cfg: G3ANConfig, train: TrainConfig, **kwargs):
+        self.cfg = cfg.validate()
+        super().__init__(train, **kwargs)
+        self.image_discriminator = G3ANImageDiscriminator(cfg, name="image_discriminator")
+        self.video_discriminator = G3ANVideoDiscriminator(cfg, name="video_discriminator")
+
+    def make_generator(self) -> keras.Model:
+        return G3ANGenerator(self.cfg, name="generator")
+
+    @property
+    def d_variables(self) -> list:
+        return (self.video_discriminator.trainable_variables
+                + self.image_discriminator.trainable_variables)
+
+    def latent_specs(self) -> dict:
+        specs = {"z_appearance": tf.TensorSpec([None, self.cfg.z_appearance], tf.float32,
+                                               name="z_appearance"),
+                 "z_motion": tf.TensorSpec([None, self.cfg.z_motion], tf.float32, name="z_motion")}
+        if self.cfg.conditional:
+            specs["label"] = tf.TensorSpec([None], tf.int32, name="label")
+        return specs
+
+    def latents_from_seeds(self, seeds, labels=None) -> dict:
+        latents = {"z_appearance": noise.per_example_normal(seeds, _SALT_Z_A, self.cfg.z_appearance),
+                   "z_motion": noise.per_example_normal(seeds, _SALT_Z_M, self.cfg.z_motion)}
+        if self.cfg.conditional:
+            if labels is None:
+                raise ValueError("conditional G3AN needs labels")
+            latents["label"] = tf.cast(labels, tf.int32)
+        return latents
+
+    def build_networks(self) -> None:
+        latents = self.sample_inputs(2, 0, labels=tf.zeros([2], tf.int32))
+        videos = self.generator(latents)
+        if self.ema_generator is not None:
+            self.ema_generator(latents)
+        labels = latents.get("label")
+        self.video_discriminator(videos, labels)
+        self.image_discriminator(videos[:, 0], labels)
+
+    def _sampled_frames(self, videos, seeds, salt):
+        """One frame per video at a per-example random index: [B, H, W, 3]."""
+        index = noise.per_example_randint(seeds, salt, tf.shape(videos)[1])
+        return tf.gather(videos, index, batch_dims=1)
+
+    def _logits(self, videos, seeds, salt, labels, training):
+        return (self.video_discriminator(videos, labels, training=training),
+                self.image_discriminator(self._sampled_frames(videos, seeds, salt), labels,
+                                         training=training))
+
+    def discriminator_losses(self, batch, fakes, latents):
+        labels = latents.get("label")
+        seeds = batch["seed"]
+        real_v, real_i = self._logits(batch["video"], seeds, _SALT_REAL_FRAME, labels, True)
+        fake_v, fake_i = self._logits(fakes, seeds, _SALT_FAKE_FRAME, labels, True)
+        adv_video = losses.bce_discriminator_loss(real_v, fake_v)
+        adv_image = losses.bce_discriminator_loss(real_i, fake_i)
+        total = adv_video + adv_image
+        return total, {"d_total": total, "d_adv_video": adv_video, "d_adv_image": adv_image,
+                       "d_real_video": tf.reduce_mean(real_v), "d_fake_video": tf.reduce_mean(fake_v),
+                       "d_real_image": tf.reduce_mean(real_i), "d_fake_image": tf.reduce_mean(fake_i)}
+
+    def generator_losses(self, batch, fakes, latents):
+        # D runs with training=False here: its spectral-norm vectors are not advanced by G's step.
+        fake_v, fake_i = self._logits(fakes, batch["seed"], _SALT_FAKE_FRAME,
+                                      latents.get("label"), False)
+        adv_video = losses.nonsaturating_generator_loss(fake_v)
+        adv_image = losses.nonsaturating_generator_loss(fake_i)
+        total = adv_video + adv_image
+        return total, {"g_total": total, "g_adv_video": adv_video, "g_adv_image": adv_image}

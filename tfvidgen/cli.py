@@ -1,0 +1,114 @@
+"""The central place where training flags are defined, and the only module that reads FLAGS.
+
+Every field of config.DataConfig / TrainConfig / RuntimeConfig has exactly one flag of the same
+name (FLAG_FIELDS); defaults come from the dataclasses. `config_from_flags()` builds and validates
+the Config, so a bad value fails at start-up with one line naming the flag.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from absl import flags
+
+from tfvidgen import config as config_lib
+
+__all__ = ["define_flags", "config_from_flags", "FLAG_FIELDS", "write_flagfile"]
+
+FLAGS = flags.FLAGS
+
+_HELP = {
+    "dataset": "Data source: synthetic_actions (default), synthetic_shapes, or records.",
+    "data_dir": "Directory of TFRecord shards + manifest.json (tools/prepare_dataset.py).",
+    "resolution": "Frame height = width of the clips the model sees (power of two).",
+    "num_frames": "Clip length in frames.",
+    "max_stride": "Temporal stride of each clip is drawn from [1, max_stride].",
+    "random_flip": "Random horizontal flips.",
+    "random_crop": "Random crop of up to this fraction of each side, resized back (0 = off).",
+    "num_videos": "Number of videos of a synthetic dataset.",
+    "video_length": "Frames per synthetic source video.",
+    "shuffle_buffer": "Shuffle buffer (records) in videos.",
+    "batch_size": "GLOBAL batch size, summed over all replicas and workers.",
+    "train_steps": "Total training iterations (a rerun resumes and stops here).",
+    "g_lr": "Generator Adam learning rate.",
+    "d_lr": "Discriminator Adam learning rate.",
+    "beta1": "Adam beta1.",
+    "beta2": "Adam beta2.",
+    "ema_decay": "EMA decay of generator weights for sampling/eval/export; 0 = off.",
+    "workdir": "Output directory: checkpoints, TensorBoard events, config.json, flags.cfg.",
+    "strategy": "tf.distribute strategy: default, mirrored or multi_worker (TF_CONFIG).",
+    "num_cpu_replicas": "Split the CPU into N logical devices (MirroredStrategy without GPUs).",
+    "mixed_precision": "Keras dtype policy: float32 or mixed_bfloat16.",
+    "jit_compile": "XLA-compile the per-replica training step (slow for conv models on CPU).",
+    "seed": "Seed of initialisation, data order, augmentation and latents.",
+    "checkpoint_every": "Steps between checkpoints.",
+    "sample_every": "Steps between TensorBoard sample videos (fixed latents).",
+    "log_every": "Steps between scalar summaries and progress lines.",
+    "keep_checkpoints": "Number of checkpoints to keep.",
+    "num_sample_videos": "Videos per TensorBoard sample grid.",
+    "profile_steps": "START,END: trace these steps with the TF profiler (TensorBoard Profile tab).",
+}
+
+#: flag name -> (config group, field)
+FLAG_FIELDS = {f.name: (group, f.name)
+               for group, cls in (("data", config_lib.DataConfig), ("train", config_lib.TrainConfig),
+                                  ("runtime", config_lib.RuntimeConfig))
+               for f in dataclasses.fields(cls)}
+
+_ENUMS = {"dataset": config_lib.DATASETS, "strategy": config_lib.STRATEGIES,
+          "mixed_precision": config_lib.PRECISIONS}
+
+
+def define_flags() -> None:
+    """Defines --model, --model_param, --dry_run and one flag per config field."""
+    flags.DEFINE_enum("model", "g3an", list(config_lib.MODEL_KEYS), "Model key.")
+    flags.DEFINE_multi_string("model_param", [], "NAME=VALUE override of the model's own config "
+                              "(repeatable; values add up across flagfiles).")
+    flags.DEFINE_bool("dry_run", False, "Print the resolved config and exit.")
+    defaults = {"data": config_lib.DataConfig(), "train": config_lib.TrainConfig(),
+                "runtime": config_lib.RuntimeConfig()}
+    for name, (group, field) in FLAG_FIELDS.items():
+        default = getattr(defaults[group], field)
+        help_text = _HELP[name]
+        if name in _ENUMS:
+            flags.DEFINE_enum(name, default, list(_ENUMS[name]), help_text)
+        elif name == "profile_steps":
+            flags.DEFINE_string(name, "", help_text)
+        elif isinstance(default, bool):
+            flags.DEFINE_bool(name, default, help_text)
+        elif isinstance(default, int):
+            flags.DEFINE_integer(name, default, help_text)
+        elif isinstance(default, float):
+            flags.DEFINE_float(name, default, help_text)
+        else:
+            flags.DEFINE_string(name, default, help_text)
+
+
+def _profile_steps(text: str) -> tuple[int, ...]:
+    if not text:
+        return ()
+    try:
+        start, end = (int(x) for x in text.split(","))
+    except ValueError:
+        raise ValueError(f"--profile_steps={text!r} is invalid: expected START,END") from None
+    return (start, end)
+
+
+def config_from_flags() -> config_lib.Config:
+    """Builds and validates the Config from parsed flags (raises ValueError naming the flag)."""
+    from tfvidgen import models     # deferred: imports TensorFlow
+
+    groups = {"data": {}, "train": {}, "runtime": {}}
+    for name, (group, field) in FLAG_FIELDS.items():
+        value = FLAGS[name].value
+        groups[group][field] = _profile_steps(value) if name == "profile_steps" else value
+    params = models.parse_model_params(FLAGS.model, FLAGS.model_param)
+    return config_lib.Config(
+        model=FLAGS.model, model_params=params, data=config_lib.DataConfig(**groups["data"]),
+        train=config_lib.TrainConfig(**groups["train"]),
+        runtime=config_lib.RuntimeConfig(**groups["runtime"])).validate()
+
+
+def write_flagfile(path: str) -> None:
+    """Writes the current flag values, so `--flagfile=<path>` reruns the same experiment."""
+    FLAGS.append_flags_into_file(path)

@@ -1,0 +1,181 @@
+"""run(config): the one training loop, for the default, mirrored and multi_worker strategies alike.
+
+A tf.function around `strategy.run(model.train_step)` over
+`strategy.distribute_datasets_from_function(...)` (Keras 3.15 `fit` fails under
+MultiWorkerMirroredStrategy: STACK.md). Per-replica logs are averaged across replicas; the EMA and
+the step counter are updated in cross-replica context.
+
+Resume: one tf.train.Checkpoint holds the model (generator, EMA generator, discriminators, their
+spectral-norm and BN state), both optimizers with their slots, and the step. Every random draw is
+keyed by (seed, example number) and the data order by (seed, step), so the step IS the RNG state
+and the data position: a run killed at any point and started again with the same command continues
+from its last checkpoint exactly as if it had not stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from tfvidgen import callbacks, distribute, models
+from tfvidgen.config import Config
+from tfvidgen.data import pipeline
+
+__all__ = ["run", "build_for_inference", "make_optimizers", "CHECKPOINT_DIR"]
+
+CHECKPOINT_DIR = "checkpoints"
+_SAMPLE_SEED = 20200
+
+
+def make_optimizers(config: Config):
+    t = config.train
+    return (keras.optimizers.Adam(t.g_lr, beta_1=t.beta1, beta_2=t.beta2, name="g_adam"),
+            keras.optimizers.Adam(t.d_lr, beta_1=t.beta1, beta_2=t.beta2, name="d_adam"))
+
+
+def _checkpoint(model, g_opt, d_opt, step) -> tf.train.Checkpoint:
+    return tf.train.Checkpoint(model=model, g_optimizer=g_opt, d_optimizer=d_opt, step=step)
+
+
+def _git_revision() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              cwd=os.path.dirname(__file__), timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _write_run_files(config: Config, workdir: str, flags_writer, info: dict) -> None:
+    os.makedirs(workdir, exist_ok=True)
+    payload = json.loads(config.to_json())
+    payload["git_revision"] = _git_revision()
+    payload["dataset_info"] = info
+    tmp = os.path.join(workdir, "config.json.partial")
+    with open(tmp, "w") as f:
+        json.dump(payload, f, indent=2, sort_keys=True)
+    os.replace(tmp, os.path.join(workdir, "config.json"))
+    if flags_writer is not None:
+        flags_path = os.path.join(workdir, "flags.cfg")
+        if os.path.exists(flags_path):
+            os.remove(flags_path)
+        flags_writer(flags_path)
+
+
+def _sample_labels(num_classes: int, count: int):
+    return tf.constant(np.arange(count) % max(1, num_classes), tf.int32)
+
+
+def run(config: Config, flags_writer=None) -> dict:
+    """Trains (or resumes) the configured model in config.runtime.workdir.
+
+    Returns:
+      {"step": final step, "logs": last step's logs (floats), "resumed_from": step or None}.
+    Raises:
+      callbacks.NonFiniteError: a loss/weight became non-finite (last good checkpoint kept).
+      ValueError: a bad configuration, naming the flag.
+    """
+    rt, train = config.runtime, config.train
+    distribute.split_cpu(rt.num_cpu_replicas)
+    keras.mixed_precision.set_global_policy(rt.mixed_precision)
+    keras.utils.set_random_seed(rt.seed)
+    strategy = distribute.make_strategy(rt)
+    if train.batch_size % strategy.num_replicas_in_sync:
+        raise ValueError(f"--batch_size={train.batch_size} must be divisible by the number of "
+                         f"replicas ({strategy.num_replicas_in_sync})")
+    chief = distribute.is_chief()
+    # Non-chief workers write their (required) checkpoint copies to a private directory.
+    workdir = rt.workdir if chief else os.path.join(rt.workdir, "workers",
+                                                    os.environ.get("TF_CONFIG_TASK", "worker"))
+    info = pipeline.dataset_info(config.data)
+    if chief:
+        _write_run_files(config, workdir, flags_writer, info)
+
+    with strategy.scope():
+        model = models.build_model(config, info["num_classes"])
+        g_opt, d_opt = make_optimizers(config)
+        model.compile(g_opt, d_opt)
+        step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        checkpoint = _checkpoint(model, g_opt, d_opt, step)
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(workdir, CHECKPOINT_DIR),
+                                         max_to_keep=rt.keep_checkpoints)
+    resumed_from = None
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        resumed_from = int(step.numpy())
+        print(f"resumed from {manager.latest_checkpoint} at step {resumed_from}", flush=True)
+    start = int(step.numpy())
+
+    dataset = strategy.distribute_datasets_from_function(
+        lambda ctx: pipeline.make_dataset(config.data, train.batch_size, rt.seed, ctx,
+                                          start_step=start))
+    replica_step = tf.function(model.train_step, jit_compile=True) if rt.jit_compile \
+        else model.train_step
+
+    @tf.function
+    def train_step(batch):
+        per_replica = strategy.run(replica_step, args=(batch,))
+        logs = {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+                for k, v in per_replica.items()}
+        model.update_ema()
+        step.assign_add(1)
+        return logs
+
+    writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard")) if chief else None
+    sample_latents = model.sample_inputs(rt.num_sample_videos, _SAMPLE_SEED,
+                                         _sample_labels(info["num_classes"], rt.num_sample_videos))
+    checkpointer = callbacks.Checkpointer(manager, rt.checkpoint_every, model.variables)
+    profiler = callbacks.Profiler(os.path.join(workdir, "tensorboard"), rt.profile_steps)
+    hooks = [callbacks.ProgressAndScalars(writer, rt.log_every, train.train_steps, train.batch_size,
+                                          {"generator": train.g_lr, "discriminator": train.d_lr},
+                                          start),
+             callbacks.VideoSamples(writer, rt.sample_every, model, sample_latents),
+             profiler, checkpointer]
+    print(f"training {config.model} on {config.data.dataset} with {strategy.num_replicas_in_sync} "
+          f"replica(s), global batch {train.batch_size}, steps {start} -> {train.train_steps}, "
+          f"workdir {workdir}", flush=True)
+    logs: dict = {}
+    iterator = iter(dataset)
+    try:
+        for current in range(start + 1, train.train_steps + 1):
+            if profiler.window and current == profiler.window[0] + 1:
+                logging.info("profiling steps %d-%d", *profiler.window)
+            with tf.profiler.experimental.Trace("train", step_num=current, _r=1):
+                logs = {k: float(v) for k, v in train_step(next(iterator)).items()}
+            callbacks.assert_finite(current, logs, checkpointer.last_saved)
+            for hook in hooks:
+                hook.on_step_end(current, logs)
+        checkpointer.save(int(step.numpy()))
+    finally:
+        profiler.close()
+        if writer is not None:
+            writer.flush()
+    return {"step": int(step.numpy()), "logs": logs, "resumed_from": resumed_from}
+
+
+def build_for_inference(workdir: str):
+    """(model, config, step) restored from a workdir's latest checkpoint, for sampling/export."""
+    path = os.path.join(workdir, "config.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--workdir={workdir!r} has no config.json: not a training workdir")
+    with open(path) as f:
+        raw = json.load(f)
+    raw.pop("git_revision", None)
+    info = raw.pop("dataset_info", None)
+    config = Config.from_json(json.dumps(raw))
+    keras.mixed_precision.set_global_policy("float32")
+    info = info or pipeline.dataset_info(config.data)
+    model = models.build_model(config, info["num_classes"])
+    model.build_networks()
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    latest = tf.train.latest_checkpoint(os.path.join(workdir, CHECKPOINT_DIR))
+    if latest is None:
+        raise FileNotFoundError(f"--workdir={workdir!r} has no checkpoint yet")
+    tf.train.Checkpoint(model=model, step=step).restore(latest).expect_partial()
+    logging.info("restored %s (step %d)", latest, int(step.numpy()))
+    return model, config, int(step.numpy())

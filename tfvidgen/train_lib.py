@@ -27,7 +27,7 @@ from tfvidgen import callbacks, distribute, models
 from tfvidgen.config import Config
 from tfvidgen.data import pipeline
 
-__all__ = ["run", "build_for_inference", "make_optimizers", "CHECKPOINT_DIR"]
+__all__ = ["run", "build_for_inference", "make_optimizers", "make_checkpoint", "CHECKPOINT_DIR"]
 
 CHECKPOINT_DIR = "checkpoints"
 _SAMPLE_SEED = 20200
@@ -39,8 +39,10 @@ def make_optimizers(config: Config):
             keras.optimizers.Adam(t.d_lr, beta_1=t.beta1, beta_2=t.beta2, name="d_adam"))
 
 
-def _checkpoint(model, g_opt, d_opt, step) -> tf.train.Checkpoint:
-    return tf.train.Checkpoint(model=model, g_optimizer=g_opt, d_optimizer=d_opt, step=step)
+def make_checkpoint(model, step, g_opt=None, d_opt=None) -> tf.train.Checkpoint:
+    """Model variables by role, the step, and (for training) both optimizers with their slots."""
+    optimizers = {"g_optimizer": g_opt, "d_optimizer": d_opt} if g_opt is not None else {}
+    return tf.train.Checkpoint(step=step, **model.checkpoint_items(), **optimizers)
 
 
 def _git_revision() -> str:
@@ -101,12 +103,12 @@ def run(config: Config, flags_writer=None) -> dict:
         g_opt, d_opt = make_optimizers(config)
         model.compile(g_opt, d_opt)
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        checkpoint = _checkpoint(model, g_opt, d_opt, step)
+        checkpoint = make_checkpoint(model, step, g_opt, d_opt)
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(workdir, CHECKPOINT_DIR),
                                          max_to_keep=rt.keep_checkpoints)
     resumed_from = None
     if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        checkpoint.restore(manager.latest_checkpoint).assert_consumed()
         resumed_from = int(step.numpy())
         print(f"resumed from {manager.latest_checkpoint} at step {resumed_from}", flush=True)
     start = int(step.numpy())
@@ -176,6 +178,6 @@ def build_for_inference(workdir: str):
     latest = tf.train.latest_checkpoint(os.path.join(workdir, CHECKPOINT_DIR))
     if latest is None:
         raise FileNotFoundError(f"--workdir={workdir!r} has no checkpoint yet")
-    tf.train.Checkpoint(model=model, step=step).restore(latest).expect_partial()
+    make_checkpoint(model, step).restore(latest).expect_partial()
     logging.info("restored %s (step %d)", latest, int(step.numpy()))
     return model, config, int(step.numpy())

@@ -42,7 +42,9 @@ class ConvBNReLU(keras.layers.Layer):
         super().__init__(**kwargs)
         self._args = dict(kind=kind, filters=filters, kernel_size=kernel_size, strides=strides,
                           padding=padding, spectral_norm=spectral_norm)
-        self.conv = conv_layer(kind, filters, kernel_size, strides, padding, spectral_norm)
+        # No conv bias: BN subtracts the mean, so a bias would get exactly zero gradient.
+        self.conv = conv_layer(kind, filters, kernel_size, strides, padding, spectral_norm,
+                               use_bias=False)
         self.norm = batch_norm()
 
     def call(self, x, training=None):

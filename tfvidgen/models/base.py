@@ -146,6 +146,22 @@ class VideoGAN(keras.Model):
             else:                       # BN statistics, spectral-norm vectors: copy
                 target.assign(source)
 
+    def checkpoint_items(self) -> dict:
+        """Every variable of the model, by role, in construction order, for tf.train.Checkpoint.
+
+        Why not `Checkpoint(model=self)`: Keras 3 keeps layers held in Python lists in its own
+        TrackedList, which TF's object graph does not follow, so e.g. BN statistics of such layers
+        would silently be left out. Explicit ordered lists cover every variable.
+        """
+        generator = list(self.generator.variables)
+        ema = list(self.ema_generator.variables) if self.ema_generator is not None else []
+        taken = {id(v) for v in generator + ema}
+        items = {"generator": generator,
+                 "discriminators": [v for v in self.variables if id(v) not in taken]}
+        if ema:
+            items["ema_generator"] = ema
+        return items
+
     # ---- serving -------------------------------------------------------------------------
     def serving_endpoints(self) -> dict:
         """{name: (tf.function, input_signature)} for export: explicit latents and integer seeds.

@@ -1,0 +1,148 @@
+"""G3AN: architecture shapes at paper and tiny size, ablations, conditioning, and update isolation."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.helpers import tiny_config, tiny_model
+from tfvidgen.config import TrainConfig
+from tfvidgen.data import pipeline
+from tfvidgen.models import g3an
+
+
+def _batch(config, size=4, seed=0):
+    return next(iter(pipeline.make_dataset(config.data, size, seed)))
+
+
+def test_paper_size_module_plan_matches_the_spec_table():
+    cfg = g3an.G3ANConfig().validate()
+    plan = g3an._module_plan(cfg)
+    assert [p["channels"] for p in plan] == [512, 512, 256, 128, 64]
+    assert [p["temporal"] for p in plan] == [(4, 1), (4, 2), (4, 2), (1, 1), (1, 1)]
+    assert cfg.attention_index == 3                           # F-SA after G3_3
+    assert g3an._temporal_kernels(16, 5) == [4, 4, 4, 4, 4]   # code D_V: 16->13->10->7->4->1
+
+
+def test_generator_shapes_and_range_at_64x64x16():
+    cfg = g3an.G3ANConfig(base_channels=2, z_appearance=8, z_motion=4)
+    gen = g3an.G3ANGenerator(cfg)
+    z = {"z_appearance": tf.random.normal([2, 8]), "z_motion": tf.random.normal([2, 4])}
+    video = gen(z, training=True).numpy()
+    assert video.shape == (2, 16, 64, 64, 3)
+    assert np.abs(video).max() <= 1.0 and video.std() > 0
+    for kind in ("3d", "2+1"):
+        d_v = g3an.G3ANVideoDiscriminator(g3an.G3ANConfig(d_channels=2, video_discriminator=kind))
+        assert d_v(tf.constant(video)).shape == (2,)
+    d_i = g3an.G3ANImageDiscriminator(g3an.G3ANConfig(d_channels=2))
+    assert d_i(tf.constant(video[:, 0])).shape == (2,)
+
+
+@pytest.mark.parametrize("params", [
+    {"spatial_stream": False}, {"temporal_stream": False}, {"attention": False},
+    {"spatial_stream": False, "temporal_stream": False, "attention": False},
+    {"attention_after": 0}, {"video_conv": "2+1"}, {"video_conv": "3d"},
+    {"video_discriminator": "2+1"}, {"g_spectral_norm": True}])
+def test_ablations_build_and_train(params):
+    model = tiny_model(tiny_config(**params))
+    config = tiny_config(**params)
+    logs = model.train_step(_batch(config))
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    assert model.generate(model.sample_inputs(2, 0)).shape == (2, 4, 16, 16, 3)
+
+
+def test_streams_disentangle_inputs():
+    model = tiny_model()
+    base = model.sample_inputs(2, 0)
+    other = model.sample_inputs(2, 1)
+    same_a = dict(base, z_motion=other["z_motion"])
+    v0, v1 = (model.generate(z).numpy() for z in (base, same_a))
+    assert not np.allclose(v0, v1)               # z_m changes the video
+    no_temporal = tiny_model(tiny_config(temporal_stream=False))
+    # Without G_T the motion latent still enters through the video stream input.
+    assert not np.allclose(no_temporal.generate(base).numpy(), no_temporal.generate(same_a).numpy())
+
+
+def test_conditional_label_changes_the_video_and_discriminators_see_it():
+    config = tiny_config(conditional=True)
+    model = tiny_model(config)
+    z = model.sample_inputs(2, 0, labels=tf.constant([0, 0]))
+    z_other = dict(z, label=tf.constant([3, 3]))
+    assert not np.allclose(model.generate(z).numpy(), model.generate(z_other).numpy())
+    video = model.generate(z)
+    assert not np.allclose(model.video_discriminator(video, z["label"]).numpy(),
+                           model.video_discriminator(video, z_other["label"]).numpy())
+    with pytest.raises(ValueError, match="needs labels"):
+        model.sample_inputs(2, 0)
+
+
+def _values(variables):
+    return [v.numpy().copy() for v in variables]
+
+
+def _changed(before, variables):
+    return [not np.array_equal(b, v.numpy()) for b, v in zip(before, variables)]
+
+
+def test_discriminator_update_leaves_generator_untouched_and_vice_versa():
+    config = tiny_config()
+    model = tiny_model(config)
+    batch = _batch(config)
+    latents = model.latents_for_batch(batch)
+    fakes = model.generator(latents, training=True)
+    g_before, d_before = _values(model.generator.variables), _values(
+        model.video_discriminator.variables + model.image_discriminator.variables)
+    model.update_discriminator(batch, fakes, latents)
+    assert not any(_changed(g_before, model.generator.variables))
+    assert all(_changed(d_before[:2], model.d_variables[:2]))
+
+    d_all = model.video_discriminator.variables + model.image_discriminator.variables
+    d_before = _values(d_all)
+    g_trainable = _values(model.generator.trainable_variables)
+    model.update_generator(batch, latents)
+    assert not any(_changed(d_before, d_all))                  # incl. spectral-norm vectors
+    # Every G weight moves, except F-SA's q/k/v: their output is scaled by gamma, which starts at 0.
+    for variable, changed in zip(model.generator.trainable_variables,
+                                 _changed(g_trainable, model.generator.trainable_variables)):
+        frozen_by_gamma = "f_sa" in variable.path and not variable.path.endswith("gamma")
+        assert changed != frozen_by_gamma, variable.path
+
+
+def test_discriminator_loss_decreases_on_a_fixed_batch():
+    config = tiny_config()
+    model = tiny_model(config)
+    batch = _batch(config)
+    latents = model.latents_for_batch(batch)
+    fakes = model.generator(latents, training=False)
+    step = tf.function(lambda: model.update_discriminator(batch, fakes, latents))
+    losses = [float(step()["d_total"]) for _ in range(8)]
+    assert losses[-1] < losses[0] - 0.01, losses
+
+
+def test_train_step_changes_both_players_and_ema_tracks():
+    config = tiny_config()
+    model = g3an.G3AN(g3an.G3ANConfig(**config.model_params, resolution=16, num_frames=4,
+                                      num_classes=5), TrainConfig(ema_decay=0.5))
+    model.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
+    ema_before = _values(model.ema_generator.trainable_variables)
+    np.testing.assert_array_equal(ema_before[0], model.generator.trainable_variables[0].numpy())
+    g_before = _values(model.generator.trainable_variables)
+    d_before = _values(model.d_variables)
+    logs = model.train_step(_batch(config))
+    assert {"d_total", "d_adv_video", "d_adv_image", "d_real_video", "d_fake_video",
+            "g_total", "g_adv_video", "g_adv_image"} <= set(logs)
+    assert any(_changed(g_before, model.generator.trainable_variables))
+    assert any(_changed(d_before, model.d_variables))
+    model.update_ema()
+    g_now = model.generator.trainable_variables[0].numpy()
+    np.testing.assert_allclose(model.ema_generator.trainable_variables[0].numpy(),
+                               0.5 * ema_before[0] + 0.5 * g_now, rtol=1e-5, atol=1e-7)
+
+
+def test_invalid_sizes_name_the_flag():
+    with pytest.raises(ValueError, match="--num_frames=6"):
+        g3an.G3ANConfig(num_frames=6).validate()
+    with pytest.raises(ValueError, match="--num_frames=32"):
+        g3an.G3ANConfig(resolution=16, num_frames=32).validate()
+    with pytest.raises(ValueError, match="video_conv"):
+        g3an.G3ANConfig(video_conv="4d").validate()

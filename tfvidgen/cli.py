@@ -97,16 +97,20 @@ def _profile_steps(text: str) -> tuple[int, ...]:
 def config_from_flags() -> config_lib.Config:
     """Builds and validates the Config from parsed flags (raises ValueError naming the flag)."""
     from tfvidgen import models     # deferred: imports TensorFlow
+    from tfvidgen.data import pipeline
 
     groups = {"data": {}, "train": {}, "runtime": {}}
     for name, (group, field) in FLAG_FIELDS.items():
         value = FLAGS[name].value
         groups[group][field] = _profile_steps(value) if name == "profile_steps" else value
     params = models.parse_model_params(FLAGS.model, FLAGS.model_param)
-    return config_lib.Config(
+    config = config_lib.Config(
         model=FLAGS.model, model_params=params, data=config_lib.DataConfig(**groups["data"]),
         train=config_lib.TrainConfig(**groups["train"]),
         runtime=config_lib.RuntimeConfig(**groups["runtime"])).validate()
+    # The model's own checks (sizes it supports, label needs) also run before any work starts.
+    models.model_config(config, pipeline.dataset_info(config.data)["num_classes"])
+    return config
 
 
 def write_flagfile(path: str) -> None:

@@ -18,7 +18,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     try:
         config = cli.config_from_flags()
-    except ValueError as e:
+    except (ValueError, FileNotFoundError) as e:
         print(f"train: error: {e}", file=sys.stderr)
         return 2
     if cli.FLAGS.dry_run:

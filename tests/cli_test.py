@@ -1,0 +1,63 @@
+"""Flags <-> config: one flag per field, strict values, clear one-line errors at start-up."""
+
+import dataclasses
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tfvidgen import cli, config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_every_config_field_has_exactly_one_flag_and_back():
+    fields = {(group, f.name) for group, cls in (("data", config.DataConfig),
+                                                  ("train", config.TrainConfig),
+                                                  ("runtime", config.RuntimeConfig))
+              for f in dataclasses.fields(cls)}
+    assert set(cli.FLAG_FIELDS.values()) == fields
+    assert len(cli.FLAG_FIELDS) == len(fields)
+
+
+def test_config_validation_names_the_flag():
+    with pytest.raises(ValueError, match=r"--batch_size=0 is invalid"):
+        config.Config(train=config.TrainConfig(batch_size=0)).validate()
+    with pytest.raises(ValueError, match=r"--resolution=48"):
+        config.Config(data=config.DataConfig(resolution=48)).validate()
+    with pytest.raises(ValueError, match=r"--data_dir"):
+        config.Config(data=config.DataConfig(dataset="records")).validate()
+    with pytest.raises(ValueError, match=r"--profile_steps"):
+        config.Config(runtime=config.RuntimeConfig(profile_steps=(5, 2))).validate()
+
+
+def test_config_json_round_trip():
+    original = config.Config(model_params={"conditional": True},
+                             runtime=config.RuntimeConfig(profile_steps=(1, 3))).validate()
+    assert config.Config.from_json(original.to_json()) == original
+
+
+@pytest.mark.parametrize("flag,message", [
+    ("--batch_size=0", "--batch_size=0 is invalid"),
+    ("--strategy=bogus", "--strategy"),
+    ("--model_param=nope=1", "'nope' is not a g3an parameter"),
+    ("--num_frames=6", "--num_frames=6"),
+])
+def test_bad_flag_values_fail_at_start_up_naming_the_flag(flag, message, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "tfvidgen.train", f"--workdir={tmp_path}",
+                             "--dry_run", flag], cwd=REPO, capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert not os.listdir(tmp_path)                 # nothing written
+
+
+def test_dry_run_prints_the_resolved_config_from_a_flagfile():
+    result = subprocess.run([sys.executable, "-m", "tfvidgen.train",
+                             "--flagfile=configs/quickstart.cfg", "--dry_run"], cwd=REPO,
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 0, result.stderr
+    resolved = config.Config.from_json(result.stdout)
+    assert resolved.data.resolution == 32 and resolved.model_params["base_channels"] == 16

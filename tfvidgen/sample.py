@@ -11,13 +11,17 @@ animated GIF grid, an MP4 grid, or a PNG frame grid (one row per video).
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import sys
 
 import numpy as np
 from absl import app, flags
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir with checkpoints.")
+_SAVED_MODEL = flags.DEFINE_string("saved_model", None, "Exported SavedModel directory "
+                                   "(export/<model>/<version>) instead of --workdir.")
 _NUM = flags.DEFINE_integer("num_videos", 8, "How many videos.", lower_bound=1)
 _SEED = flags.DEFINE_integer("seed", 0, "Sampling seed (same seed, same videos).")
 _LABEL = flags.DEFINE_integer("label", None, "Class label for conditional models.")
@@ -65,14 +69,63 @@ def arrange_latents(base: dict, other: dict, fix: str, interpolate: str, n: int)
     return out, columns
 
 
-def main(argv):
-    del argv
-    if not _WORKDIR.value:
-        print("sample: error: --workdir is required", file=sys.stderr)
-        return 2
+def _from_saved_model(path: str, n: int):
+    """Videos uint8 [N, T, H, W, 3] from an exported model: the `sample` signature for plain
+    sampling (seed, seed+1, ... exactly as from the workdir), serving_default with NumPy latents
+    for --fix/--interpolate."""
     import tensorflow as tf
 
-    from tfvidgen import train_lib, viz
+    loaded = tf.saved_model.load(path)
+    with open(os.path.join(path, "assets.extra", "tfvidgen.json")) as f:
+        metadata = json.load(f)
+    trained = metadata["config"]
+    conditional = "label" in loaded.signatures["sample"].structured_input_signature[1]
+    labels = None
+    if conditional:      # as from a workdir: --label, else cycle through the classes
+        num_classes = trained.get("dataset_info", {}).get("num_classes", 1)
+        labels = (np.full([n], _LABEL.value) if _LABEL.value is not None
+                  else np.arange(n) % num_classes).astype(np.int32)
+    if _FIX.value == "none" and _INTERP.value == "none":
+        inputs = {"seed": tf.constant(np.arange(n) + _SEED.value, tf.int64)}
+        if conditional:
+            inputs["label"] = tf.constant(labels)
+        return loaded.signatures["sample"](**inputs)["video"].numpy(), None
+    specs = loaded.signatures["serving_default"].structured_input_signature[1]
+    widths = {k: v["shape"][-1] for k, v in metadata["latents"].items() if k != "label"}
+    draw = lambda seed: {k: np.random.default_rng([seed, i]).standard_normal((n, w))  # noqa: E731
+                         .astype(np.float32) for i, (k, w) in enumerate(sorted(widths.items()))}
+    latents, columns = arrange_latents(draw(_SEED.value), draw(_SEED.value + 1), _FIX.value,
+                                       _INTERP.value, n)
+    count = len(next(iter(latents.values())))
+    if "label" in specs:
+        latents["label"] = labels[:count]
+    return loaded.signatures["serving_default"](
+        **{k: tf.constant(v) for k, v in latents.items()})["video"].numpy(), columns
+
+
+def main(argv):
+    del argv
+    if bool(_WORKDIR.value) == bool(_SAVED_MODEL.value):
+        print("sample: error: give exactly one of --workdir or --saved_model", file=sys.stderr)
+        return 2
+    from tfvidgen import viz
+    if _SAVED_MODEL.value:
+        if not os.path.isfile(os.path.join(_SAVED_MODEL.value, "saved_model.pb")):
+            print(f"sample: error: --saved_model={_SAVED_MODEL.value!r} is not a SavedModel "
+                  f"directory", file=sys.stderr)
+            return 2
+        videos, columns = _from_saved_model(_SAVED_MODEL.value, _NUM.value)
+        try:
+            viz.write_video_grid(_OUTPUT.value, videos, fps=_FPS.value, columns=columns)
+        except ValueError as e:
+            print(f"sample: error: --output: {e}", file=sys.stderr)
+            return 2
+        print(f"wrote {len(videos)} videos of {videos.shape[1]} frames from "
+              f"{_SAVED_MODEL.value} to {_OUTPUT.value}")
+        return 0
+    import tensorflow as tf
+
+    from tfvidgen import train_lib
     try:
         model, config, step = train_lib.build_for_inference(_WORKDIR.value)
     except (FileNotFoundError, ValueError) as e:

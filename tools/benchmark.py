@@ -79,6 +79,50 @@ def bench_data(seconds: float) -> list[str]:
     return rows
 
 
+_TRAIN_SETUPS = {
+    # name: (resolution, frames, model params, global batch)
+    "G3AN quickstart (32x32x8, ch16)": (32, 8, {"base_channels": 16, "d_channels": 16,
+                                                "z_appearance": 32, "z_motion": 8}, 16),
+    "G3AN paper size (64x64x16, ch64)": (64, 16, {}, 4),
+}
+
+
+def bench_train(seconds: float) -> list[str]:
+    """Videos/s of the traced train step (data excluded) for precision x jit_compile."""
+    import keras
+    import tensorflow as tf
+
+    from tfvidgen import models, train_lib
+    from tfvidgen.config import Config, DataConfig, TrainConfig
+    from tfvidgen.data import pipeline
+
+    rows = []
+    for name, (res, frames, params, batch_size) in _TRAIN_SETUPS.items():
+        for precision in ("float32", "mixed_bfloat16"):
+            for jit in (False, True):
+                if jit and "paper" in name:
+                    continue          # XLA on CPU is 20-60x slower; one model shows it
+                keras.mixed_precision.set_global_policy(precision)
+                config = Config(model="g3an", model_params=params,
+                                data=DataConfig(resolution=res, num_frames=frames, num_videos=256,
+                                                max_stride=2),
+                                train=TrainConfig(batch_size=batch_size)).validate()
+                model = models.build_model(config, 8)
+                model.compile(*train_lib.make_optimizers(config))
+                batch = next(iter(pipeline.make_dataset(config.data, batch_size, 0)))
+                step = tf.function(model.train_step, jit_compile=jit)
+                start = time.perf_counter()
+                step(batch)
+                compile_s = time.perf_counter() - start
+                budget = seconds if not jit else min(seconds, 5.0)
+                rate = _rate(lambda: step(batch), batch_size, budget)
+                rows.append(f"| train step {name}, {precision}, jit_compile={jit} | batch "
+                            f"{batch_size} | {rate:.1f} videos/s (trace+compile {compile_s:.0f} s) |")
+                print(rows[-1], file=sys.stderr, flush=True)
+    keras.mixed_precision.set_global_policy("float32")
+    return rows
+
+
 def main(argv):
     del argv
     print(f"# {os.cpu_count()} CPU cores, numpy {np.__version__}")
@@ -88,8 +132,7 @@ def main(argv):
         for row in bench_data(_SECONDS.value):
             print(row, flush=True)
     if "train" in _WHAT.value:
-        from tools import benchmark_train
-        for row in benchmark_train.rows(_SECONDS.value):
+        for row in bench_train(_SECONDS.value):
             print(row, flush=True)
     print(f"# peak RSS {_peak_rss_mb():.0f} MB")
 

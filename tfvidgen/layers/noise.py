@@ -32,7 +32,8 @@ def per_example_randint(seeds, salt: int, maxval) -> tf.Tensor:
         _fold(seeds, salt), fn_output_signature=tf.TensorSpec([], tf.int32))
 
 
-def seeds_from_ints(seed, batch_size) -> tf.Tensor:
-    """One user seed -> int64 [B, 2] keys (seed, 0..B-1) for B distinct samples."""
-    seed = tf.cast(seed, tf.int64)
-    return tf.stack([tf.fill([batch_size], seed), tf.range(batch_size, dtype=tf.int64)], axis=1)
+def seeds_from_ints(seeds) -> tf.Tensor:
+    """User seeds int [B] -> int64 [B, 2] keys (seed, 0): the serving `sample` endpoint, the sample
+    CLI and sample_inputs all map an integer seed to the same video."""
+    seeds = tf.cast(seeds, tf.int64)
+    return tf.stack([seeds, tf.zeros_like(seeds)], axis=1)

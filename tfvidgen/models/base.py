@@ -93,8 +93,10 @@ class VideoGAN(keras.Model):
         return self.ema_generator if self.ema_generator is not None else self.generator
 
     def sample_inputs(self, batch_size: int, seed: int, labels=None) -> dict:
-        """Latents of `batch_size` samples from one integer seed (stateless, reproducible)."""
-        return self.latents_from_seeds(noise.seeds_from_ints(seed, batch_size), labels)
+        """Latents of samples seed, seed+1, ..., seed+batch_size-1 (stateless, reproducible;
+        sample i equals what the serving `sample` endpoint returns for seed + i)."""
+        seeds = tf.range(batch_size, dtype=tf.int64) + tf.cast(seed, tf.int64)
+        return self.latents_from_seeds(noise.seeds_from_ints(seeds), labels)
 
     def latents_for_batch(self, batch) -> dict:
         return self.latents_from_seeds(batch["seed"], batch.get("label"))
@@ -162,33 +164,81 @@ class VideoGAN(keras.Model):
             items["ema_generator"] = ema
         return items
 
-    # ---- serving -------------------------------------------------------------------------
-    def serving_endpoints(self) -> dict:
-        """{name: (tf.function, input_signature)} for export: explicit latents and integer seeds.
+    # ---- serving ----------------------------------------------------------------------------
+    #: largest batch a serving request may ask for (guards the server against absurd requests)
+    max_serving_batch = 256
 
-        Both return {"video": uint8 [B, T, H, W, 3], "video_float": float32 in [-1, 1]}.
+    def serving_endpoints(self) -> dict:
+        """{name: (function, input_signature)} that export.py writes into the SavedModel.
+
+        serving_default: the latents of latent_specs() -> {"video": uint8 [B, T, H, W, 3]}
+        sample:          seed int64 [B] (+ label) -> the same, drawn in-graph with stateless RNG
+        Inputs are validated in the graph: errors are InvalidArgument naming the input.
         """
         specs = self.latent_specs()
         names = sorted(specs)
         generator = self.sampling_generator
+        num_classes = getattr(getattr(self, "cfg", None), "num_classes", None)
 
-        def outputs(video):
-            video = tf.cast(video, tf.float32)
-            return {"video": tf.cast(tf.round((tf.clip_by_value(video, -1.0, 1.0) + 1.0) * 127.5),
-                                     tf.uint8),
-                    "video_float": video}
+        def video_output(video):
+            video = tf.clip_by_value(tf.cast(video, tf.float32), -1.0, 1.0)
+            return {"video": tf.cast(tf.round((video + 1.0) * 127.5), tf.uint8)}
+
+        def check_batch(name, tensor, batch):
+            return tf.debugging.assert_equal(
+                tf.shape(tensor)[0], batch,
+                message=f"{name} must have the same batch size as the other inputs")
+
+        def checked_label(label, batch):
+            deps = [check_batch("label", label, batch),
+                    tf.debugging.assert_greater_equal(label, 0, message=(
+                        f"label must be in [0, {num_classes})")),
+                    tf.debugging.assert_less(label, num_classes, message=(
+                        f"label must be in [0, {num_classes})"))]
+            with tf.control_dependencies(deps):
+                return tf.identity(label)
+
+        def checked_batch(batch):
+            with tf.control_dependencies([
+                    tf.debugging.assert_positive(batch, message="batch must not be empty"),
+                    tf.debugging.assert_less_equal(batch, self.max_serving_batch, message=(
+                        f"batch size must be at most {self.max_serving_batch}"))]):
+                return tf.identity(batch)
 
         def from_latents(*args):
-            return outputs(generator(dict(zip(names, args)), training=False))
+            inputs = dict(zip(names, args))
+            batch = checked_batch(tf.shape(inputs[names[0]])[0])
+            latents = {}
+            for name, value in inputs.items():
+                if name == "label":
+                    latents[name] = checked_label(value, batch)
+                    continue
+                width = specs[name].shape[-1]
+                with tf.control_dependencies([
+                        check_batch(name, value, batch),
+                        tf.debugging.assert_equal(tf.shape(value)[-1], width, message=(
+                            f"{name} must have width {width}"))]):
+                    latents[name] = tf.ensure_shape(tf.identity(value), [None, width])
+            return video_output(generator(latents, training=False))
 
-        label_spec = specs.get("label")
+        # Widths are left open in the signature so a wrong width reaches the check above and
+        # fails with a message naming the input, rather than a bare shape mismatch.
+        latent_signature = [tf.TensorSpec([None] * len(specs[n].shape), specs[n].dtype, name=n)
+                            for n in names]
         seed_signature = [tf.TensorSpec([None], tf.int64, name="seed")]
-        if label_spec is not None:
-            seed_signature.append(label_spec)
+        if "label" in specs:
+            seed_signature.append(specs["label"])
 
-        def from_seeds(seed, label=None):
-            seeds = tf.stack([seed, tf.zeros_like(seed)], axis=1)
-            return outputs(generator(self.latents_from_seeds(seeds, label), training=False))
+            def from_seeds(seed, label):
+                batch = checked_batch(tf.shape(seed)[0])
+                latents = self.latents_from_seeds(noise.seeds_from_ints(seed),
+                                                  checked_label(label, batch))
+                return video_output(generator(latents, training=False))
+        else:
+            def from_seeds(seed):
+                checked_batch(tf.shape(seed)[0])
+                return video_output(generator(self.latents_from_seeds(
+                    noise.seeds_from_ints(seed)), training=False))
 
-        return {"serving_default": (from_latents, [specs[n] for n in names]),
+        return {"serving_default": (from_latents, latent_signature),
                 "sample": (from_seeds, seed_signature)}

@@ -1,0 +1,185 @@
+"""SavedModel export: self-contained, core ops only, exact signatures, validation, atomic versions."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.helpers import tiny_config, tiny_model
+from tfvidgen import export
+from tfvidgen.data import pipeline
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# A script that must not import tfvidgen: it proves the SavedModel is self-contained.
+_LOADER = textwrap.dedent("""
+    import sys, numpy as np, tensorflow as tf
+    path, inputs_npz, out_npz = sys.argv[1:4]
+    loaded = tf.saved_model.load(path)
+    data = dict(np.load(inputs_npz))
+    latents = {k[len("lat_"):]: tf.constant(v) for k, v in data.items() if k.startswith("lat_")}
+    out = {"default": loaded.signatures["serving_default"](**latents)["video"].numpy()}
+    seeds = tf.constant(data["seeds"])
+    out["sample1"] = loaded.signatures["sample"](seed=seeds)["video"].numpy()
+    out["sample2"] = loaded.signatures["sample"](seed=seeds)["video"].numpy()
+    assert not any(m.startswith("tfvidgen") for m in sys.modules), "tfvidgen was imported"
+    np.savez(out_npz, **out)
+""")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    base = tmp_path_factory.mktemp("export") / "g3an"
+    config = tiny_config()
+    model = tiny_model(config)
+    model.train_step(next(iter(pipeline.make_dataset(config.data, 4, 0))))
+    path = export.export_model(model, {"config": json.loads(config.to_json())}, str(base))
+    return model, path, base
+
+
+def _run_loader(path, tmp_path, latents, seeds, name):
+    inputs = tmp_path / f"{name}_in.npz"
+    outputs = tmp_path / f"{name}_out.npz"
+    np.savez(inputs, seeds=seeds, **{f"lat_{k}": v for k, v in latents.items()})
+    script = tmp_path / "loader.py"
+    script.write_text(_LOADER)
+    result = subprocess.run([sys.executable, str(script), path, str(inputs), str(outputs)],
+                            capture_output=True, text=True, timeout=300, cwd=str(tmp_path),
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ""})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return dict(np.load(outputs))
+
+
+def test_fresh_process_without_tfvidgen_matches_in_process_generate(exported, tmp_path):
+    model, path, _ = exported
+    latents = {k: v.numpy() for k, v in model.sample_inputs(3, 5).items()}
+    seeds = np.array([5, 6, 7], np.int64)
+    first = _run_loader(path, tmp_path, latents, seeds, "a")
+    second = _run_loader(path, tmp_path, latents, seeds, "b")
+    direct = np.clip(np.round((model.generate(latents).numpy() + 1) * 127.5), 0, 255)
+    # Tolerance: one uint8 level (float32 rounding at .5 boundaries between graph and eager).
+    assert np.abs(first["default"].astype(int) - direct).max() <= 1
+    assert first["default"].dtype == np.uint8 and first["default"].shape == (3, 4, 16, 16, 3)
+    # sample: bit-identical across calls and processes, and equal to the same seeds' latents.
+    np.testing.assert_array_equal(first["sample1"], first["sample2"])
+    np.testing.assert_array_equal(first["sample1"], second["sample1"])
+    np.testing.assert_array_equal(first["sample1"], first["default"])
+    assert not np.array_equal(first["sample1"][0], first["sample1"][1])
+
+
+def test_saved_model_cli_lists_the_documented_signatures(exported):
+    _, path, _ = exported
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    shown = subprocess.run([cli, "show", "--dir", path, "--all"], capture_output=True, text=True,
+                           timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}).stdout
+    for expected in ("signature_def['serving_default']", "signature_def['sample']",
+                     "inputs['z_appearance'] tensor_info:", "inputs['z_motion'] tensor_info:",
+                     "inputs['seed'] tensor_info:", "dtype: DT_INT64", "dtype: DT_UINT8",
+                     "outputs['video'] tensor_info:"):
+        assert expected in shown, expected
+    assert "shape: (-1, 4, 16, 16, 3)" in shown
+
+
+def test_only_core_tensorflow_ops_and_config_asset(exported):
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow.python.framework import op_def_registry
+
+    _, path, _ = exported
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(path, "saved_model.pb"), "rb") as f:
+        proto.ParseFromString(f.read())
+    graph = proto.meta_graphs[0].graph_def
+    ops = {node.op for node in graph.node}
+    for function in graph.library.function:
+        ops |= {node.op for node in function.node_def}
+    functions = {f.signature.name for f in graph.library.function}
+    not_core = sorted(op for op in ops - functions if op_def_registry.get(op) is None)
+    assert not not_core, not_core
+    assert len(ops - functions) > 10
+    with open(os.path.join(path, export.ASSET_FILE)) as f:
+        metadata = json.load(f)
+    assert metadata["config"]["model"] == "g3an"
+    assert metadata["latents"]["z_appearance"]["shape"] == [None, 8]
+
+
+def test_invalid_inputs_are_invalid_argument_naming_the_input(exported):
+    _, path, _ = exported
+    loaded = tf.saved_model.load(path)
+    default = loaded.signatures["serving_default"]
+    good_m = tf.zeros([2, 4])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="z_appearance must have width 8"):
+        default(z_appearance=tf.zeros([2, 5]), z_motion=good_m)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="z_motion must have the same batch"):
+        default(z_appearance=tf.zeros([2, 8]), z_motion=tf.zeros([3, 4]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="batch must not be empty"):
+        loaded.signatures["sample"](seed=tf.zeros([0], tf.int64))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="at most 256"):
+        loaded.signatures["sample"](seed=tf.range(257, dtype=tf.int64))
+
+
+def test_conditional_export_validates_the_label(tmp_path):
+    config = tiny_config(conditional=True)
+    model = tiny_model(config)
+    path = export.export_model(model, {}, str(tmp_path / "g3an"))
+    loaded = tf.saved_model.load(path)
+    sample = loaded.signatures["sample"]
+    a = sample(seed=tf.constant([1, 1], tf.int64), label=tf.constant([0, 3]))["video"].numpy()
+    assert not np.array_equal(a[0], a[1])                     # same seed, other class
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"label must be in \[0, 5\)"):
+        sample(seed=tf.constant([1], tf.int64), label=tf.constant([5]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="label must have the same batch"):
+        sample(seed=tf.constant([1, 2], tf.int64), label=tf.constant([0]))
+
+
+def test_versions_increment_never_overwrite_and_a_crash_leaves_nothing_visible(
+        exported, tmp_path, monkeypatch):
+    model, _, _ = exported
+    base = str(tmp_path / "g3an")
+    assert export.export_model(model, {}, base).endswith(os.sep + "1")
+    assert export.export_model(model, {}, base).endswith(os.sep + "2")
+    with pytest.raises(FileExistsError, match="never overwritten"):
+        export.export_model(model, {}, base, version=2)
+    seen = []
+
+    def crash_before_rename(src, dst):
+        seen.append(sorted(os.listdir(src)))              # a complete-looking tree in the tmp dir
+        raise KeyboardInterrupt("simulated crash before the rename")
+
+    monkeypatch.setattr(export.os, "rename", crash_before_rename)
+    with pytest.raises(KeyboardInterrupt):
+        export.export_model(model, {}, base)
+    assert "saved_model.pb" in seen[0]
+    assert sorted(os.listdir(base)) == ["1", "2"]             # no version 3, no temp leftovers
+    assert export.next_version(base) == 3
+
+
+def test_export_cli_prints_signatures_and_refuses_to_overwrite(tmp_path):
+    from tests.train_lib_test import _env, _train_cmd
+    workdir = tmp_path / "w"
+    subprocess.run(_train_cmd(workdir, "--train_steps=1", "--sample_every=1000"), cwd=REPO,
+                   env=_env(), check=True, capture_output=True, timeout=300)
+    cmd = [sys.executable, "-m", "tfvidgen.export", f"--workdir={workdir}",
+           f"--export_base={tmp_path / 'exp'}", "--version=4"]
+    result = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "sample(seed: int64 (None,))" in result.stdout and "video: uint8" in result.stdout
+    again = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2 and "export: error: --version=4" in again.stderr
+    sampled = subprocess.run([sys.executable, "-m", "tfvidgen.sample",
+                              f"--saved_model={tmp_path / 'exp' / '4'}", "--num_videos=2",
+                              "--seed=9", f"--output={tmp_path / 'a.gif'}"], cwd=REPO, env=_env(),
+                             capture_output=True, text=True, timeout=300)
+    assert sampled.returncode == 0, sampled.stderr[-2000:]
+    from_workdir = subprocess.run([sys.executable, "-m", "tfvidgen.sample", f"--workdir={workdir}",
+                                   "--num_videos=2", "--seed=9", f"--output={tmp_path / 'b.gif'}"],
+                                  cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+    assert from_workdir.returncode == 0, from_workdir.stderr[-2000:]
+    import imageio.v3 as iio
+    diff = np.abs(iio.imread(tmp_path / "a.gif", index=None).astype(int)
+                  - iio.imread(tmp_path / "b.gif", index=None))
+    assert diff.max() <= 2        # same seeds, same videos (GIF palette quantisation aside)

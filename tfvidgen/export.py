@@ -1,0 +1,109 @@
+"""`python -m tfvidgen.export --workdir=W [--export_base=export/<model>] [--version=N]`.
+
+Writes a TF Serving-ready SavedModel of the workdir's latest checkpoint (the EMA generator when
+training kept one) to <export_base>/<version>/: the model's `serving_endpoints()` as signatures,
+core TF ops only, and the training config + git revision in assets.extra/tfvidgen.json. The
+SavedModel is written to a hidden temporary directory (TF Serving ignores names that are not
+integers) and renamed into place only when complete; an existing version is never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+
+from absl import app, flags
+
+__all__ = ["export_model", "next_version", "describe_signatures"]
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir to export.")
+_EXPORT_BASE = flags.DEFINE_string("export_base", None,
+                                   "TF Serving base path; default export/<model>.")
+_VERSION = flags.DEFINE_integer("version", None, "Version number; default: next integer.",
+                                lower_bound=1)
+
+ASSET_FILE = os.path.join("assets.extra", "tfvidgen.json")
+
+
+def next_version(export_base: str) -> int:
+    existing = [int(d) for d in os.listdir(export_base) if d.isdigit()] \
+        if os.path.isdir(export_base) else []
+    return max(existing, default=0) + 1
+
+
+def export_model(model, metadata: dict, export_base: str, version: int | None = None) -> str:
+    """Exports `model.serving_endpoints()` to <export_base>/<version>/ atomically.
+
+    Returns:
+      the version directory.
+    Raises:
+      FileExistsError: that version exists already (it is left untouched).
+    """
+    import keras
+
+    os.makedirs(export_base, exist_ok=True)
+    version = version or next_version(export_base)
+    final = os.path.join(export_base, str(version))
+    if os.path.exists(final):
+        raise FileExistsError(f"--version={version}: {final} exists; versions are never "
+                              f"overwritten (omit --version to use {next_version(export_base)})")
+    tmp = os.path.join(export_base, f".tmp-{version}-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        archive = keras.export.ExportArchive()
+        archive.track(model.sampling_generator)
+        for name, (fn, signature) in model.serving_endpoints().items():
+            archive.add_endpoint(name, fn, input_signature=signature)
+        archive.write_out(tmp, verbose=False)
+        latents = {name: {"shape": spec.shape.as_list(), "dtype": spec.dtype.name}
+                   for name, spec in model.latent_specs().items()}
+        os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
+        with open(os.path.join(tmp, ASSET_FILE), "w") as f:
+            json.dump({**metadata, "latents": latents}, f, indent=2, sort_keys=True)
+        os.rename(tmp, final)          # atomic: TF Serving sees all of the version or nothing
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def describe_signatures(saved_model_dir: str) -> str:
+    """Human-readable signature list of an exported model (names, dtypes, shapes)."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(saved_model_dir)
+    lines = []
+    for name, fn in sorted(loaded.signatures.items()):
+        inputs = ", ".join(f"{k}: {v.dtype.name} {v.shape}"
+                           for k, v in sorted(fn.structured_input_signature[1].items()))
+        outputs = ", ".join(f"{k}: {v.dtype.name} {v.shape}"
+                            for k, v in sorted(fn.structured_outputs.items()))
+        lines.append(f"  {name}({inputs}) -> {outputs}")
+    return "\n".join(lines)
+
+
+def main(argv):
+    del argv
+    if not _WORKDIR.value:
+        print("export: error: --workdir is required", file=sys.stderr)
+        return 2
+    from tfvidgen import train_lib
+    try:
+        model, config, step = train_lib.build_for_inference(_WORKDIR.value)
+        with open(os.path.join(_WORKDIR.value, "config.json")) as f:
+            metadata = {"config": json.load(f), "step": step, "workdir":
+                        os.path.abspath(_WORKDIR.value)}
+        base = _EXPORT_BASE.value or os.path.join("export", config.model)
+        path = export_model(model, metadata, base, _VERSION.value)
+    except (FileNotFoundError, FileExistsError, ValueError) as e:
+        print(f"export: error: {e}", file=sys.stderr)
+        return 2
+    print(f"exported {config.model} (step {step}) to {path}\nsignatures:\n"
+          f"{describe_signatures(path)}")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -12,3 +12,21 @@ import tensorflow as tf  # noqa: E402
 from tfvidgen import distribute  # noqa: E402
 
 distribute.split_cpu(2)
+
+
+import subprocess  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def trained_workdir(tmp_path_factory):
+    """A 2-step tiny run with a profiler window, shared by the CLI tests below."""
+    workdir = tmp_path_factory.mktemp("run") / "w"
+    from tests.train_lib_test import REPO, _env, _train_cmd
+    result = subprocess.run(_train_cmd(workdir, "--train_steps=3", "--checkpoint_every=3",
+                                       "--sample_every=3", "--profile_steps=1,2",
+                                       "--num_sample_videos=2"),
+                            cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir, result

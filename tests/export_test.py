@@ -158,11 +158,9 @@ def test_versions_increment_never_overwrite_and_a_crash_leaves_nothing_visible(
     assert export.next_version(base) == 3
 
 
-def test_export_cli_prints_signatures_and_refuses_to_overwrite(tmp_path):
-    from tests.train_lib_test import _env, _train_cmd
-    workdir = tmp_path / "w"
-    subprocess.run(_train_cmd(workdir, "--train_steps=1", "--sample_every=1000"), cwd=REPO,
-                   env=_env(), check=True, capture_output=True, timeout=300)
+def test_export_cli_prints_signatures_and_refuses_to_overwrite(tmp_path, trained_workdir):
+    from tests.train_lib_test import _env
+    workdir, _ = trained_workdir
     cmd = [sys.executable, "-m", "tfvidgen.export", f"--workdir={workdir}",
            f"--export_base={tmp_path / 'exp'}", "--version=4"]
     result = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)

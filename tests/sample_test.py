@@ -46,19 +46,6 @@ def test_interpolation_endpoints():
     assert np.all(out["z_appearance"] == base["z_appearance"][0])
 
 
-@pytest.fixture(scope="module")
-def trained_workdir(tmp_path_factory):
-    """A 2-step tiny run with a profiler window, shared by the CLI tests below."""
-    workdir = tmp_path_factory.mktemp("run") / "w"
-    from tests.train_lib_test import _env, _train_cmd
-    result = subprocess.run(_train_cmd(workdir, "--train_steps=3", "--checkpoint_every=3",
-                                       "--sample_every=3", "--profile_steps=1,2",
-                                       "--num_sample_videos=2"),
-                            cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return workdir, result
-
-
 def test_train_cli_writes_profile_flags_and_progress(trained_workdir):
     workdir, result = trained_workdir
     assert "step 3/3" in result.stdout and "videos/s" in result.stdout

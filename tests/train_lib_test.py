@@ -169,3 +169,20 @@ def test_multi_worker_two_local_workers_end_with_identical_weights(tmp_path):
     for name in names:
         np.testing.assert_array_equal(tf.train.load_variable(chief, name),
                                       tf.train.load_variable(other, name))
+
+
+def test_mixed_bfloat16_trains_with_float32_weights_and_output(tmp_path):
+    config = tiny_config(workdir=str(tmp_path / "w")).replace(
+        train={"train_steps": 2}, runtime={"mixed_precision": "mixed_bfloat16",
+                                           "sample_every": 1000})
+    try:
+        result = train_lib.run(config)
+        assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+        model = tiny_model(config)                  # built under the bf16 policy, like run()
+        assert model.generator.get_layer("to_rgb").compute_dtype == "float32"
+        conv_layer = model.generator.video_convs[0].steps[0].conv
+        assert conv_layer.compute_dtype == "bfloat16" and conv_layer.kernel.dtype == "float32"
+        assert model.generate(model.sample_inputs(1, 0)).dtype == tf.float32
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert result["step"] == 2 and all(np.isfinite(v) for v in result["logs"].values())

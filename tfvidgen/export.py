@@ -18,13 +18,18 @@ from absl import app, flags
 
 __all__ = ["export_model", "next_version", "describe_signatures"]
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir to export.")
-_EXPORT_BASE = flags.DEFINE_string("export_base", None,
-                                   "TF Serving base path; default export/<model>.")
-_VERSION = flags.DEFINE_integer("version", None, "Version number; default: next integer.",
-                                lower_bound=1)
 
 ASSET_FILE = os.path.join("assets.extra", "tfvidgen.json")
+
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    """Defines this entry point's flags (only when run as a program)."""
+    flags.DEFINE_string("workdir", None, "Training workdir to export.")
+    flags.DEFINE_string("export_base", None, "TF Serving base path; default export/<model>.")
+    flags.DEFINE_integer("version", None, "Version number; default: next integer.", lower_bound=1)
 
 
 def next_version(export_base: str) -> int:
@@ -86,17 +91,17 @@ def describe_signatures(saved_model_dir: str) -> str:
 
 def main(argv):
     del argv
-    if not _WORKDIR.value:
+    if not FLAGS.workdir:
         print("export: error: --workdir is required", file=sys.stderr)
         return 2
     from tfvidgen import train_lib
     try:
-        model, config, step = train_lib.build_for_inference(_WORKDIR.value)
-        with open(os.path.join(_WORKDIR.value, "config.json")) as f:
+        model, config, step = train_lib.build_for_inference(FLAGS.workdir)
+        with open(os.path.join(FLAGS.workdir, "config.json")) as f:
             metadata = {"config": json.load(f), "step": step, "workdir":
-                        os.path.abspath(_WORKDIR.value)}
-        base = _EXPORT_BASE.value or os.path.join("export", config.model)
-        path = export_model(model, metadata, base, _VERSION.value)
+                        os.path.abspath(FLAGS.workdir)}
+        base = FLAGS.export_base or os.path.join("export", config.model)
+        path = export_model(model, metadata, base, FLAGS.version)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"export: error: {e}", file=sys.stderr)
         return 2
@@ -106,4 +111,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

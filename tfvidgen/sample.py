@@ -19,20 +19,24 @@ import sys
 import numpy as np
 from absl import app, flags
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir with checkpoints.")
-_SAVED_MODEL = flags.DEFINE_string("saved_model", None, "Exported SavedModel directory "
-                                   "(export/<model>/<version>) instead of --workdir.")
-_NUM = flags.DEFINE_integer("num_videos", 8, "How many videos.", lower_bound=1)
-_SEED = flags.DEFINE_integer("seed", 0, "Sampling seed (same seed, same videos).")
-_LABEL = flags.DEFINE_integer("label", None, "Class label for conditional models.")
-_FIX = flags.DEFINE_enum("fix", "none", ["none", "appearance", "motion", "grid"],
-                         "Share latents across videos to show disentanglement.")
-_INTERP = flags.DEFINE_enum("interpolate", "none", ["none", "appearance", "motion", "both"],
-                            "Interpolate between the latents of --seed and --seed+1.")
-_OUTPUT = flags.DEFINE_string("output", "samples.gif", "Output .gif, .mp4 or .png.")
-_FPS = flags.DEFINE_integer("fps", 8, "Frames per second of GIF/MP4.", lower_bound=1)
-
+FLAGS = flags.FLAGS
 APPEARANCE_KEYS = ("z_appearance",)
+
+
+def define_flags() -> None:
+    """Defines this entry point's flags (only when run as a program)."""
+    flags.DEFINE_string("workdir", None, "Training workdir with checkpoints.")
+    flags.DEFINE_string("saved_model", None, "Exported SavedModel directory "
+                        "(export/<model>/<version>) instead of --workdir.")
+    flags.DEFINE_integer("num_videos", 8, "How many videos.", lower_bound=1)
+    flags.DEFINE_integer("seed", 0, "Sampling seed (same seed, same videos).")
+    flags.DEFINE_integer("label", None, "Class label for conditional models.")
+    flags.DEFINE_enum("fix", "none", ["none", "appearance", "motion", "grid"],
+                      "Share latents across videos to show disentanglement.")
+    flags.DEFINE_enum("interpolate", "none", ["none", "appearance", "motion", "both"],
+                      "Interpolate between the latents of --seed and --seed+1.")
+    flags.DEFINE_string("output", "samples.gif", "Output .gif, .mp4 or .png.")
+    flags.DEFINE_integer("fps", 8, "Frames per second of GIF/MP4.", lower_bound=1)
 
 
 def arrange_latents(base: dict, other: dict, fix: str, interpolate: str, n: int) -> tuple[dict, int]:
@@ -83,10 +87,10 @@ def _from_saved_model(path: str, n: int):
     labels = None
     if conditional:      # as from a workdir: --label, else cycle through the classes
         num_classes = trained.get("dataset_info", {}).get("num_classes", 1)
-        labels = (np.full([n], _LABEL.value) if _LABEL.value is not None
+        labels = (np.full([n], FLAGS.label) if FLAGS.label is not None
                   else np.arange(n) % num_classes).astype(np.int32)
-    if _FIX.value == "none" and _INTERP.value == "none":
-        inputs = {"seed": tf.constant(np.arange(n) + _SEED.value, tf.int64)}
+    if FLAGS.fix == "none" and FLAGS.interpolate == "none":
+        inputs = {"seed": tf.constant(np.arange(n) + FLAGS.seed, tf.int64)}
         if conditional:
             inputs["label"] = tf.constant(labels)
         return loaded.signatures["sample"](**inputs)["video"].numpy(), None
@@ -94,8 +98,8 @@ def _from_saved_model(path: str, n: int):
     widths = {k: v["shape"][-1] for k, v in metadata["latents"].items() if k != "label"}
     draw = lambda seed: {k: np.random.default_rng([seed, i]).standard_normal((n, w))  # noqa: E731
                          .astype(np.float32) for i, (k, w) in enumerate(sorted(widths.items()))}
-    latents, columns = arrange_latents(draw(_SEED.value), draw(_SEED.value + 1), _FIX.value,
-                                       _INTERP.value, n)
+    latents, columns = arrange_latents(draw(FLAGS.seed), draw(FLAGS.seed + 1), FLAGS.fix,
+                                       FLAGS.interpolate, n)
     count = len(next(iter(latents.values())))
     if "label" in specs:
         latents["label"] = labels[:count]
@@ -105,56 +109,59 @@ def _from_saved_model(path: str, n: int):
 
 def main(argv):
     del argv
-    if bool(_WORKDIR.value) == bool(_SAVED_MODEL.value):
+    if bool(FLAGS.workdir) == bool(FLAGS.saved_model):
         print("sample: error: give exactly one of --workdir or --saved_model", file=sys.stderr)
         return 2
     from tfvidgen import viz
-    if _SAVED_MODEL.value:
-        if not os.path.isfile(os.path.join(_SAVED_MODEL.value, "saved_model.pb")):
-            print(f"sample: error: --saved_model={_SAVED_MODEL.value!r} is not a SavedModel "
+    if FLAGS.saved_model:
+        if not os.path.isfile(os.path.join(FLAGS.saved_model, "saved_model.pb")):
+            print(f"sample: error: --saved_model={FLAGS.saved_model!r} is not a SavedModel "
                   f"directory", file=sys.stderr)
             return 2
-        videos, columns = _from_saved_model(_SAVED_MODEL.value, _NUM.value)
+        import tensorflow as tf
         try:
-            viz.write_video_grid(_OUTPUT.value, videos, fps=_FPS.value, columns=columns)
-        except ValueError as e:
-            print(f"sample: error: --output: {e}", file=sys.stderr)
+            videos, columns = _from_saved_model(FLAGS.saved_model, FLAGS.num_videos)
+        except tf.errors.InvalidArgumentError as e:     # the graph's input checks
+            print(f"sample: error: {e.message.strip().splitlines()[0]}", file=sys.stderr)
             return 2
-        print(f"wrote {len(videos)} videos of {videos.shape[1]} frames from "
-              f"{_SAVED_MODEL.value} to {_OUTPUT.value}")
-        return 0
+        return _write(videos, columns, f"from {FLAGS.saved_model}")
     import tensorflow as tf
 
     from tfvidgen import train_lib
     try:
-        model, config, step = train_lib.build_for_inference(_WORKDIR.value)
+        model, config, step = train_lib.build_for_inference(FLAGS.workdir)
     except (FileNotFoundError, ValueError) as e:
         print(f"sample: error: {e}", file=sys.stderr)
         return 2
-    n = _NUM.value
+    n = FLAGS.num_videos
     labels = None
     if getattr(model.cfg, "conditional", False):
         num_classes = model.cfg.num_classes
-        if _LABEL.value is not None and not 0 <= _LABEL.value < num_classes:
-            print(f"sample: error: --label={_LABEL.value} outside [0, {num_classes})",
+        if FLAGS.label is not None and not 0 <= FLAGS.label < num_classes:
+            print(f"sample: error: --label={FLAGS.label} outside [0, {num_classes})",
                   file=sys.stderr)
             return 2
-        labels = tf.constant([_LABEL.value] * n if _LABEL.value is not None
+        labels = tf.constant([FLAGS.label] * n if FLAGS.label is not None
                              else np.arange(n) % num_classes, tf.int32)
-    base = {k: v.numpy() for k, v in model.sample_inputs(n, _SEED.value, labels).items()}
-    other = {k: v.numpy() for k, v in model.sample_inputs(n, _SEED.value + 1, labels).items()}
-    latents, columns = arrange_latents(base, other, _FIX.value, _INTERP.value, n)
+    base = {k: v.numpy() for k, v in model.sample_inputs(n, FLAGS.seed, labels).items()}
+    other = {k: v.numpy() for k, v in model.sample_inputs(n, FLAGS.seed + 1, labels).items()}
+    latents, columns = arrange_latents(base, other, FLAGS.fix, FLAGS.interpolate, n)
     videos = model.generate({k: tf.constant(v) for k, v in latents.items()}, training=False)
-    videos = viz.to_uint8(videos.numpy())
+    return _write(viz.to_uint8(videos.numpy()), columns, f"(step {step})")
+
+
+def _write(videos, columns, source: str) -> int:
+    from tfvidgen import viz
     try:
-        viz.write_video_grid(_OUTPUT.value, videos, fps=_FPS.value, columns=columns)
+        viz.write_video_grid(FLAGS.output, videos, fps=FLAGS.fps, columns=columns)
     except ValueError as e:
         print(f"sample: error: --output: {e}", file=sys.stderr)
         return 2
     print(f"wrote {len(videos)} videos of {videos.shape[1]} frames at {videos.shape[2]}x"
-          f"{videos.shape[3]} (step {step}) to {_OUTPUT.value}")
+          f"{videos.shape[3]} {source} to {FLAGS.output}")
     return 0
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

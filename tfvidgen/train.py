@@ -10,8 +10,6 @@ from absl import app
 
 from tfvidgen import cli
 
-cli.define_flags()
-
 
 def main(argv):
     if len(argv) > 1:
@@ -38,4 +36,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    cli.define_flags()
     app.run(main)

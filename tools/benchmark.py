@@ -2,6 +2,7 @@
 
   python tools/benchmark.py --what=data          # renderer and input pipeline throughput
   python tools/benchmark.py --what=train         # train-step throughput: precision x jit_compile
+  python tools/benchmark.py --what=serving --workdir=runs/quickstart   # exported SavedModel
 
 Numbers belong in the README's benchmark table, never in test assertions.
 """
@@ -19,7 +20,10 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-_WHAT = flags.DEFINE_multi_enum("what", ["data"], ["data", "train"], "What to measure.")
+_WHAT = flags.DEFINE_multi_enum("what", ["data"], ["data", "train", "serving"],
+                                "What to measure.")
+_WORKDIR = flags.DEFINE_string("workdir", "runs/quickstart",
+                               "Trained workdir whose export --what=serving measures.")
 _SECONDS = flags.DEFINE_float("seconds", 10.0, "Minimum measuring time per row.")
 
 
@@ -123,6 +127,27 @@ def bench_train(seconds: float) -> list[str]:
     return rows
 
 
+def bench_serving(seconds: float, workdir: str) -> list[str]:
+    """Videos/s of an exported SavedModel's `sample` signature at batch 1 and 16."""
+    import tensorflow as tf
+
+    from tfvidgen import export, train_lib
+
+    model, config, _ = train_lib.build_for_inference(workdir)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = export.export_model(model, {}, os.path.join(tmp, config.model))
+        loaded = tf.saved_model.load(path)
+        sample = loaded.signatures["sample"]
+        d = config.data
+        for batch in (1, 16):
+            seeds = tf.range(batch, dtype=tf.int64)
+            rate = _rate(lambda: sample(seed=seeds)["video"].numpy(), batch, seconds)
+            rows.append(f"| SavedModel `sample`, {config.model} {d.resolution}x{d.resolution}x"
+                        f"{d.num_frames} ({workdir}) | batch {batch} | {rate:.1f} videos/s |")
+    return rows
+
+
 def main(argv):
     del argv
     print(f"# {os.cpu_count()} CPU cores, numpy {np.__version__}")
@@ -133,6 +158,9 @@ def main(argv):
             print(row, flush=True)
     if "train" in _WHAT.value:
         for row in bench_train(_SECONDS.value):
+            print(row, flush=True)
+    if "serving" in _WHAT.value:
+        for row in bench_serving(_SECONDS.value, _WORKDIR.value):
             print(row, flush=True)
     print(f"# peak RSS {_peak_rss_mb():.0f} MB")
 

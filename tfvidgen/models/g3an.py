@@ -200,8 +200,25 @@ class _Projection(keras.layers.Layer):
         return {**super().get_config(), "num_classes": self.num_classes}
 
 
+class _ConvDiscriminator(keras.Model):
+    """Spectrally normalised convs with LeakyReLU 0.2, a conv head to one logit per example, and
+    a projection term when conditional. Subclasses build `convs` and `head`."""
+
+    def call(self, inputs, labels=None, training=None):
+        h = inputs
+        for layer in self.convs:
+            h = _lrelu(layer(h, training=training))
+        logits = tf.reshape(tf.cast(self.head(h, training=training), tf.float32), [-1])
+        if self.projection is not None:
+            logits += self.projection(h, labels)
+        return logits
+
+    def get_config(self):
+        return {**super().get_config(), "cfg": dataclasses.asdict(self.cfg)}
+
+
 @keras.saving.register_keras_serializable(package="tfvidgen")
-class G3ANImageDiscriminator(keras.Model):
+class G3ANImageDiscriminator(_ConvDiscriminator):
     """D_I: frames [B, H, W, 3] (+ labels) -> logits [B]."""
 
     def __init__(self, cfg: G3ANConfig, **kwargs):
@@ -213,17 +230,6 @@ class G3ANImageDiscriminator(keras.Model):
         self.head = conv.conv_layer("conv2d", 1, 4, 1, "valid", True, name="head")
         self.projection = _Projection(cfg.num_classes) if cfg.conditional else None
 
-    def call(self, frames, labels=None, training=None):
-        h = frames
-        for layer in self.convs:
-            h = _lrelu(layer(h, training=training))                            # down to 4 x 4
-        logits = tf.reshape(tf.cast(self.head(h, training=training), tf.float32), [-1])
-        if self.projection is not None:
-            logits += self.projection(h, labels)
-        return logits
-
-    def get_config(self):
-        return {**super().get_config(), "cfg": dataclasses.asdict(self.cfg)}
 
 
 def _temporal_kernels(frames: int, count: int) -> list[int]:
@@ -233,7 +239,7 @@ def _temporal_kernels(frames: int, count: int) -> list[int]:
 
 
 @keras.saving.register_keras_serializable(package="tfvidgen")
-class G3ANVideoDiscriminator(keras.Model):
+class G3ANVideoDiscriminator(_ConvDiscriminator):
     """D_V: videos [B, T, H, W, 3] (+ labels) -> logits [B]. "3d" (paper) or "2+1" (code)."""
 
     def __init__(self, cfg: G3ANConfig, **kwargs):
@@ -263,17 +269,6 @@ class G3ANVideoDiscriminator(keras.Model):
                                         name="head")
         self.projection = _Projection(cfg.num_classes) if cfg.conditional else None
 
-    def call(self, videos, labels=None, training=None):
-        h = videos
-        for layer in self.convs:
-            h = _lrelu(layer(h, training=training))
-        logits = tf.reshape(tf.cast(self.head(h, training=training), tf.float32), [-1])
-        if self.projection is not None:
-            logits += self.projection(h, labels)
-        return logits
-
-    def get_config(self):
-        return {**super().get_config(), "cfg": dataclasses.asdict(self.cfg)}
 
 
 class G3AN(base.VideoGAN):

@@ -1,0 +1,2 @@
+"""Evaluation: metric maths (metrics.py). The classifier, optical flow and the evaluate CLI are
+not built yet."""

@@ -30,3 +30,13 @@ def trained_workdir(tmp_path_factory):
                             cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return workdir, result
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """The evaluation classifier of tests.helpers.CLASSIFIER_PROTOCOL, trained once."""
+    from tests.helpers import CLASSIFIER_PROTOCOL
+    from tfvidgen.eval import classifier
+    out = str(tmp_path_factory.mktemp("classifier"))
+    model, meta = classifier.load_or_train(CLASSIFIER_PROTOCOL, out, log=lambda *_: None)
+    return out, model, meta

@@ -4,6 +4,7 @@ import keras
 
 from tfvidgen import models
 from tfvidgen.config import Config, DataConfig, RuntimeConfig, TrainConfig
+from tfvidgen.eval import classifier
 
 TINY_G3AN = {"base_channels": 4, "d_channels": 4, "z_appearance": 8, "z_motion": 4}
 
@@ -23,3 +24,9 @@ def tiny_model(config=None, num_classes=5):
     model = models.build_model(config, num_classes)
     model.compile(keras.optimizers.Adam(2e-4, 0.5, 0.999), keras.optimizers.Adam(2e-4, 0.5, 0.999))
     return model
+
+
+# A classifier small enough for the test budget (synthetic_shapes, 16x16x8, ~25 s to train).
+CLASSIFIER_PROTOCOL = classifier.ClassifierProtocol(
+    dataset="synthetic_shapes", data_dir="", resolution=16, num_frames=8, max_stride=2,
+    num_classes=5, num_identities=3, steps=300, batch_size=16, width=8)

@@ -1,2 +1,2 @@
-"""Evaluation: metric maths (metrics.py). The classifier, optical flow and the evaluate CLI are
-not built yet."""
+"""Evaluation: classifier.py (per-dataset evaluation classifier), metrics.py (metric maths),
+flow.py (optical flow, motion quantification), protocol.py (the pinned evaluation protocol)."""

@@ -1,0 +1,190 @@
+"""The evaluation classifier: a compact (2+1)D CNN trained on a dataset's real training videos.
+
+No pretrained video network fits every dataset and none can be downloaded here, so (like
+TwoStreamVAN's and MVT's protocols) each dataset gets its own classifier. It predicts the action
+label and, where the dataset has identities (synthetic actors, Weizmann actors), the identity; its
+pooled features feed the Frechet distance. Trained once per dataset/protocol and cached:
+<dir>/classifier.weights.h5 + <dir>/classifier.json (protocol, real test accuracy, weights hash).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfvidgen.config import DataConfig
+from tfvidgen.data import pipeline
+
+__all__ = ["VideoClassifier", "ClassifierProtocol", "train_classifier", "load_or_train",
+           "predict", "test_split"]
+
+WEIGHTS, META = "classifier.weights.h5", "classifier.json"
+_TEST_SEED_OFFSET = 1_000_003       # synthetic test videos come from another seed: disjoint
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifierProtocol:
+    """Everything that defines a classifier; a cached one is reused only if this matches."""
+
+    dataset: str
+    data_dir: str
+    resolution: int
+    num_frames: int
+    max_stride: int
+    num_classes: int
+    num_identities: int
+    seed: int = 0
+    steps: int = 400
+    batch_size: int = 32
+    width: int = 32
+
+
+@keras.saving.register_keras_serializable(package="tfvidgen")
+class VideoClassifier(keras.Model):
+    """videos [B, T, H, W, 3] in [-1, 1] -> {"action": logits, "identity": logits, "features"}."""
+
+    def __init__(self, num_classes: int, num_identities: int = 0, width: int = 32, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes, self.num_identities, self.width = num_classes, num_identities, width
+        self.blocks = []
+        for i, channels in enumerate((width, 2 * width, 4 * width)):
+            self.blocks.append([
+                keras.layers.Conv3D(channels, (1, 3, 3), padding="same", use_bias=False,
+                                    name=f"spatial{i}"),
+                keras.layers.GroupNormalization(groups=min(8, channels), name=f"gn_s{i}"),
+                keras.layers.Conv3D(channels, (3, 1, 1), padding="same", use_bias=False,
+                                    name=f"temporal{i}"),
+                keras.layers.GroupNormalization(groups=min(8, channels), name=f"gn_t{i}"),
+                keras.layers.MaxPooling3D((1 if i == 0 else 2, 2, 2), padding="same")])
+        self.action_head = keras.layers.Dense(num_classes, name="action")
+        self.identity_head = (keras.layers.Dense(num_identities, name="identity")
+                              if num_identities else None)
+
+    def call(self, videos, training=None):
+        # Frame differences as extra channels: explicit motion cues for a small, briefly trained net.
+        differences = videos[:, 1:] - videos[:, :-1]
+        h = tf.concat([videos, tf.concat([differences[:, :1], differences], axis=1)], axis=-1)
+        # GroupNorm, not BN: no running statistics, so a briefly trained classifier behaves the
+        # same in evaluation as in training (BN's moving averages lagged far behind here).
+        for spatial, norm_s, temporal, norm_t, pool in self.blocks:
+            h = keras.ops.relu(norm_s(spatial(h)))
+            h = keras.ops.relu(norm_t(temporal(h)))
+            h = pool(h)
+        features = tf.reduce_mean(h, axis=[1, 2, 3])                 # [B, 4 * width]
+        out = {"features": features, "action": self.action_head(features)}
+        if self.identity_head is not None:
+            out["identity"] = self.identity_head(features)
+        return out
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes,
+                "num_identities": self.num_identities, "width": self.width}
+
+
+def _data_config(p: ClassifierProtocol, test: bool) -> DataConfig:
+    return DataConfig(dataset=p.dataset, data_dir=p.data_dir, resolution=p.resolution,
+                      num_frames=p.num_frames, max_stride=p.max_stride,
+                      num_videos=2048 if not test else 512)
+
+
+def test_split(p: ClassifierProtocol, batch_size: int) -> tf.data.Dataset:
+    """Real test videos: a disjoint synthetic seed, or the records' test split when it has one."""
+    cfg = _data_config(p, test=True)
+    return pipeline.make_dataset(cfg, batch_size, p.seed + _TEST_SEED_OFFSET)
+
+
+def _loss(model, batch, training):
+    out = model(batch["video"], training=training)
+    loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+        batch["label"], out["action"], from_logits=True))
+    if "identity" in out:
+        identity = tf.maximum(batch["identity"], 0)
+        known = tf.cast(batch["identity"] >= 0, tf.float32)
+        per_example = keras.losses.sparse_categorical_crossentropy(identity, out["identity"],
+                                                                   from_logits=True)
+        loss += tf.reduce_sum(per_example * known) / tf.maximum(tf.reduce_sum(known), 1.0)
+    return loss
+
+
+def predict(model, videos, batch_size: int = 64) -> dict:
+    """Softmax probabilities and features for videos [N, T, H, W, 3] (NumPy, in [-1, 1])."""
+    outs: dict[str, list] = {}
+    fn = tf.function(lambda v: model(v, training=False), reduce_retracing=True)
+    for start in range(0, len(videos), batch_size):
+        out = fn(tf.constant(videos[start:start + batch_size], tf.float32))
+        for key, value in out.items():
+            value = tf.nn.softmax(value) if key != "features" else value
+            outs.setdefault(key, []).append(value.numpy())
+    return {k: np.concatenate(v) for k, v in outs.items()}
+
+
+def _accuracy(model, p: ClassifierProtocol, batches: int) -> dict:
+    correct = {"action": 0, "identity": 0}
+    total = 0
+    for batch in test_split(p, p.batch_size).take(batches):
+        out = predict(model, batch["video"].numpy())
+        correct["action"] += int((out["action"].argmax(1) == batch["label"].numpy()).sum())
+        if "identity" in out:
+            correct["identity"] += int((out["identity"].argmax(1)
+                                        == batch["identity"].numpy()).sum())
+        total += len(batch["label"])
+    result = {"test_accuracy": correct["action"] / total, "test_videos": total}
+    if p.num_identities:
+        result["identity_test_accuracy"] = correct["identity"] / total
+    return result
+
+
+def train_classifier(p: ClassifierProtocol, out_dir: str, log=print) -> tuple:
+    """Trains, measures real test accuracy, writes weights + metadata. Returns (model, meta)."""
+    keras.utils.set_random_seed(p.seed)
+    model = VideoClassifier(p.num_classes, p.num_identities, p.width)
+    optimizer = keras.optimizers.Adam(2e-3)
+    data = iter(pipeline.make_dataset(_data_config(p, test=False), p.batch_size, p.seed))
+
+    @tf.function
+    def step(batch):
+        with tf.GradientTape() as tape:
+            loss = _loss(model, batch, training=True)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    start = time.time()
+    for i in range(1, p.steps + 1):
+        loss = float(step(next(data)))
+        if i % 50 == 0 or i == p.steps:
+            log(f"[classifier] step {i}/{p.steps} loss {loss:.3f} ({time.time() - start:.0f}s)")
+    meta = {"protocol": dataclasses.asdict(p), **_accuracy(model, p, batches=8)}
+    os.makedirs(out_dir, exist_ok=True)
+    weights = os.path.join(out_dir, WEIGHTS)
+    model.save_weights(weights + ".partial.weights.h5")
+    os.replace(weights + ".partial.weights.h5", weights)
+    with open(weights, "rb") as f:
+        meta["weights_sha256"] = hashlib.sha256(f.read()).hexdigest()
+    with open(os.path.join(out_dir, META), "w") as f:
+        json.dump(meta, f, indent=2, sort_keys=True)
+    log(f"[classifier] real test accuracy {meta['test_accuracy']:.3f} -> {out_dir}")
+    return model, meta
+
+
+def load_or_train(p: ClassifierProtocol, out_dir: str, log=print) -> tuple:
+    """The cached classifier if its protocol matches, else a newly trained one."""
+    meta_path = os.path.join(out_dir, META)
+    if os.path.isfile(meta_path):
+        with open(meta_path) as f:
+            meta = json.load(f)
+        if meta.get("protocol") == dataclasses.asdict(p):
+            model = VideoClassifier(p.num_classes, p.num_identities, p.width)
+            model(tf.zeros([1, p.num_frames, p.resolution, p.resolution, 3]))
+            model.load_weights(os.path.join(out_dir, WEIGHTS))
+            log(f"[classifier] cached ({meta['test_accuracy']:.3f} real test accuracy)")
+            return model, meta
+        log("[classifier] cached classifier has another protocol: retraining")
+    return train_classifier(p, out_dir, log)

@@ -1,0 +1,150 @@
+"""The pinned evaluation protocol: sample a model, classify, compute metrics with bounds.
+
+Every result carries its protocol (videos per set, repeats, clip length/stride/resolution, real
+split, classifier weights hash, seeds), and the real-data statistics are computed once per protocol
+and cached, so two runs of one checkpoint give the same numbers and runs are comparable.
+
+Metrics (natural log):
+  is, h_y, h_y_given_v   classifier-based, TwoStreamVAN appendix
+  fd                     Frechet distance of classifier features, generated vs real test videos
+  label_accuracy         conditional models: share of videos classified as the requested action
+  appearance_preservation  fixed z_a, varied z_m: share of videos whose predicted identity stays
+                         that of the group's first video
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tfvidgen.eval import classifier as classifier_lib
+from tfvidgen.eval import metrics
+
+__all__ = ["EvalProtocol", "real_statistics", "evaluate_model", "METRICS", "markdown_table"]
+
+METRICS = ("is", "h_y", "h_y_given_v", "fd", "label_accuracy", "appearance_preservation")
+_BETTER = {"is": "higher", "h_y": "higher", "h_y_given_v": "lower", "fd": "lower",
+           "label_accuracy": "higher", "appearance_preservation": "higher"}
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalProtocol:
+    num_samples: int
+    repeats: int
+    seed: int
+    classifier: classifier_lib.ClassifierProtocol
+    classifier_sha256: str
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True)
+                              .encode()).hexdigest()[:16]
+
+
+def _real_videos(p: EvalProtocol, count: int, offset: int) -> dict:
+    """`count` real test videos, the set starting at `offset` (disjoint for different offsets)."""
+    batches, videos, labels, identities = count, [], [], []
+    data = classifier_lib.test_split(p.classifier, 32).skip(offset // 32)
+    for batch in data:
+        videos.append(batch["video"].numpy())
+        labels.append(batch["label"].numpy())
+        identities.append(batch["identity"].numpy())
+        if sum(len(v) for v in videos) >= batches:
+            break
+    return {"video": np.concatenate(videos)[:count], "label": np.concatenate(labels)[:count],
+            "identity": np.concatenate(identities)[:count]}
+
+
+def real_statistics(p: EvalProtocol, model, cache_dir: str) -> dict:
+    """Classifier outputs of 2 disjoint real test sets, cached by protocol."""
+    path = os.path.join(cache_dir, f"real_stats_{p.key()}.npz")
+    if os.path.isfile(path):
+        return dict(np.load(path))
+    stats = {}
+    for name, offset in (("a", 0), ("b", int(math.ceil(p.num_samples / 32)) * 32)):
+        real = _real_videos(p, p.num_samples, offset)
+        out = classifier_lib.predict(model, real["video"])
+        stats.update({f"{name}_{k}": v for k, v in out.items()})
+        stats[f"{name}_label"] = real["label"]
+    os.makedirs(cache_dir, exist_ok=True)
+    np.savez(path + ".partial.npz", **stats)
+    os.replace(path + ".partial.npz", path)
+    return stats
+
+
+def _classifier_metrics(out: dict, real_features: np.ndarray, labels=None) -> dict:
+    values = {"is": metrics.inception_score(out["action"]),
+              "h_y": metrics.marginal_entropy(out["action"]),
+              "h_y_given_v": metrics.conditional_entropy(out["action"]),
+              "fd": metrics.frechet_distance_from_features(out["features"], real_features)}
+    if labels is not None:
+        values["label_accuracy"] = float((out["action"].argmax(1) == labels).mean())
+    return values
+
+
+def _generate(gan, latents: dict, batch_size: int = 32) -> np.ndarray:
+    n = len(next(iter(latents.values())))
+    fn = tf.function(lambda z: gan.generate(z, training=False))
+    chunks = [fn({k: v[i:i + batch_size] for k, v in latents.items()}).numpy()
+              for i in range(0, n, batch_size)]
+    return np.concatenate(chunks)
+
+
+def _appearance_preservation(gan, clf, p: EvalProtocol, groups: int = 16, per_group: int = 4):
+    """Groups share z_appearance and vary the motion latent(s)."""
+    n = groups * per_group
+    labels = tf.constant(np.arange(n) % p.classifier.num_classes, tf.int32) \
+        if getattr(gan.cfg, "conditional", False) else None
+    latents = gan.sample_inputs(n, p.seed + 7_000_000, labels)
+    index = np.repeat(np.arange(groups) * per_group, per_group)
+    latents = dict(latents, z_appearance=tf.gather(latents["z_appearance"], index))
+    identity = classifier_lib.predict(clf, _generate(gan, latents))["identity"].argmax(1)
+    identity = identity.reshape(groups, per_group)
+    return float((identity[:, 1:] == identity[:, :1]).mean())
+
+
+def evaluate_model(gan, clf, p: EvalProtocol, real: dict, wanted=METRICS, log=print) -> dict:
+    """Metrics over `repeats` generated sets, with the experimental and mathematical bounds."""
+    conditional = getattr(getattr(gan, "cfg", None), "conditional", False)
+    per_repeat: dict[str, list] = {}
+    for r in range(p.repeats):
+        log(f"[evaluate] repeat {r + 1}/{p.repeats}: sampling {p.num_samples} videos")
+        labels = np.arange(p.num_samples) % p.classifier.num_classes if conditional else None
+        latents = gan.sample_inputs(p.num_samples, p.seed + r * p.num_samples,
+                                    None if labels is None else tf.constant(labels, tf.int32))
+        out = classifier_lib.predict(clf, _generate(gan, latents))
+        for k, v in _classifier_metrics(out, real["a_features"], labels).items():
+            per_repeat.setdefault(k, []).append(v)
+    if "appearance_preservation" in wanted and p.classifier.num_identities:
+        log("[evaluate] appearance preservation (fixed z_a, varied z_m)")
+        per_repeat["appearance_preservation"] = [_appearance_preservation(gan, clf, p)]
+    real_a = {"action": real["a_action"], "features": real["a_features"]}
+    experimental = _classifier_metrics(real_a, real["b_features"], real["a_label"])
+    k = p.classifier.num_classes
+    mathematical = {"is": float(k), "h_y": math.log(k), "h_y_given_v": 0.0, "fd": 0.0,
+                    "label_accuracy": 1.0, "appearance_preservation": 1.0}
+    results = {}
+    for name, values in per_repeat.items():
+        if name not in wanted:
+            continue
+        mean, std = metrics.mean_std(values)
+        results[name] = {"mean": mean, "std": std, "values": values, "better": _BETTER[name],
+                         "experimental_bound": experimental.get(name),
+                         "mathematical_bound": mathematical[name]}
+    return results
+
+
+def markdown_table(results: dict) -> str:
+    lines = ["| metric | value (mean +- std) | experimental bound (real test) | math bound | better |",
+             "|---|---|---|---|---|"]
+    for name, r in results.items():
+        bound = r["experimental_bound"]
+        lines.append(f"| {name} | {r['mean']:.3f} +- {r['std']:.3f} | "
+                     f"{'-' if bound is None else f'{bound:.3f}'} | {r['mathematical_bound']:.3f}"
+                     f" | {r['better']} |")
+    return "\n".join(lines)

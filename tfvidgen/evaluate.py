@@ -27,6 +27,8 @@ def define_flags() -> None:
     flags.DEFINE_integer("classifier_steps", 400, "Training steps of a new classifier.",
                          lower_bound=1)
     flags.DEFINE_integer("seed", 0, "Sampling seed of the first repeat.")
+    flags.DEFINE_string("feature_model", None, "SavedModel dir of a video feature extractor (e.g. "
+                        "an I3D you exported) for FVD-style fd_external.")
 
 
 def main(argv):
@@ -58,10 +60,18 @@ def main(argv):
     eval_dir = os.path.join(FLAGS.workdir, "eval")
     clf, clf_meta = classifier_lib.load_or_train(
         clf_protocol, FLAGS.classifier_dir or os.path.join(eval_dir, "classifier"))
+    feature_fn, feature_sha = None, ""
+    if FLAGS.feature_model:
+        try:
+            feature_fn, feature_sha = protocol.load_feature_model(FLAGS.feature_model)
+        except FileNotFoundError as e:
+            print(f"evaluate: error: {e}", file=sys.stderr)
+            return 2
     p = protocol.EvalProtocol(FLAGS.num_samples, FLAGS.repeats, FLAGS.seed, clf_protocol,
-                              clf_meta["weights_sha256"])
-    real = protocol.real_statistics(p, clf, os.path.join(eval_dir, "cache"))
-    results = protocol.evaluate_model(gan, clf, p, real, FLAGS.metrics)
+                              clf_meta["weights_sha256"], feature_sha)
+    real = protocol.real_statistics(p, clf, os.path.join(eval_dir, "cache"), feature_fn)
+    wanted = list(FLAGS.metrics) + (["fd_external"] if feature_fn else [])
+    results = protocol.evaluate_model(gan, clf, p, real, wanted, feature_fn=feature_fn)
     record = {"step": step, "protocol": dataclasses.asdict(p), "protocol_key": p.key(),
               "classifier_test_accuracy": clf_meta["test_accuracy"], "results": results}
     with open(os.path.join(eval_dir, "metrics.json"), "w") as f:

@@ -56,3 +56,53 @@ def test_evaluate_cli_writes_results_and_repeats_them(trained_workdir):
     bad = subprocess.run(cmd[:3] + ["--metrics=nope"], cwd=REPO, capture_output=True, text=True,
                          timeout=120, env=env)
     assert bad.returncode == 2 and "--metrics: unknown ['nope']" in bad.stderr
+
+
+def test_external_feature_model_gives_fd_external(trained, tmp_path):
+    """A tiny stand-in SavedModel (per-frame colour statistics) plays the user's I3D."""
+    import tensorflow as tf
+
+    class StandIn(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, None, 3], tf.float32,
+                                                     name="videos")])
+        def serve(self, videos):
+            return {"features": tf.concat([tf.reduce_mean(videos, axis=[2, 3]),
+                                           tf.math.reduce_std(videos, axis=[2, 3])], axis=-1)}
+
+    module = StandIn()
+    path = str(tmp_path / "i3d_stand_in")
+    tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
+    feature_fn, digest = protocol.load_feature_model(path)
+    assert feature_fn(np.zeros((2, 8, 16, 16, 3), np.float32)).shape == (2, 48)
+    _, clf, meta = trained
+    gan = tiny_model(tiny_config().replace(data={"num_frames": 8}))
+    p = protocol.EvalProtocol(16, 1, 0, PROTOCOL, meta["weights_sha256"], digest)
+    real = protocol.real_statistics(p, clf, str(tmp_path / "cache"), feature_fn)
+    results = protocol.evaluate_model(gan, clf, p, real, ["fd", "fd_external"],
+                                      log=lambda *_: None, feature_fn=feature_fn)
+    assert set(results) == {"fd", "fd_external"}
+    assert results["fd_external"]["mean"] > results["fd_external"]["experimental_bound"] >= 0
+    try:
+        protocol.load_feature_model(str(tmp_path))
+    except FileNotFoundError as e:
+        assert "--feature_model" in str(e)
+    else:
+        raise AssertionError("expected FileNotFoundError")
+
+
+def test_s3_for_a_conditional_model(trained, tmp_path):
+    import dataclasses
+    _, clf, meta = trained
+    gan = tiny_model(tiny_config(conditional=True).replace(data={"num_frames": 8}))
+    quick = dataclasses.replace(PROTOCOL, steps=60)
+    p = protocol.EvalProtocol(32, 1, 0, quick, meta["weights_sha256"])
+    real = protocol.real_statistics(p, clf, str(tmp_path))
+    results = protocol.evaluate_model(gan, clf, p, real, ["label_accuracy", "s3"],
+                                      log=lambda *_: None)
+    parts = results["s3"]["parts"]
+    assert parts["ReR"] > 0.8 and 0 <= parts["SeR"] <= 1 and 0 <= parts["ReS"] <= 1
+    assert results["s3"]["mean"] == np.sqrt(parts["SeR"] / parts["ReR"] * parts["ReS"] / parts["ReR"])
+    assert results["s3"]["experimental_bound"] == 1.0 and results["s3"]["mathematical_bound"] is None
+    # An untrained generator is far below the real bound on S3 and label accuracy.
+    assert results["s3"]["mean"] < 0.8 and results["label_accuracy"]["mean"] < 0.8
+    assert "| s3 |" in protocol.markdown_table(results)

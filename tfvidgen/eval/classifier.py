@@ -23,7 +23,7 @@ from tfvidgen.config import DataConfig
 from tfvidgen.data import pipeline
 
 __all__ = ["VideoClassifier", "ClassifierProtocol", "train_classifier", "load_or_train",
-           "predict", "test_split"]
+           "predict", "test_split", "train_on_arrays", "real_test_accuracy"]
 
 WEIGHTS, META = "classifier.weights.h5", "classifier.json"
 _TEST_SEED_OFFSET = 1_000_003       # synthetic test videos come from another seed: disjoint
@@ -141,12 +141,9 @@ def _accuracy(model, p: ClassifierProtocol, batches: int) -> dict:
     return result
 
 
-def train_classifier(p: ClassifierProtocol, out_dir: str, log=print) -> tuple:
-    """Trains, measures real test accuracy, writes weights + metadata. Returns (model, meta)."""
-    keras.utils.set_random_seed(p.seed)
-    model = VideoClassifier(p.num_classes, p.num_identities, p.width)
+def _fit(model, batches, steps: int, log, tag: str = "classifier") -> None:
+    """Adam(2e-3) on the action (+ identity) cross-entropy for `steps` batches."""
     optimizer = keras.optimizers.Adam(2e-3)
-    data = iter(pipeline.make_dataset(_data_config(p, test=False), p.batch_size, p.seed))
 
     @tf.function
     def step(batch):
@@ -157,10 +154,18 @@ def train_classifier(p: ClassifierProtocol, out_dir: str, log=print) -> tuple:
         return loss
 
     start = time.time()
-    for i in range(1, p.steps + 1):
-        loss = float(step(next(data)))
-        if i % 50 == 0 or i == p.steps:
-            log(f"[classifier] step {i}/{p.steps} loss {loss:.3f} ({time.time() - start:.0f}s)")
+    for i in range(1, steps + 1):
+        loss = float(step(next(batches)))
+        if i % 50 == 0 or i == steps:
+            log(f"[{tag}] step {i}/{steps} loss {loss:.3f} ({time.time() - start:.0f}s)")
+
+
+def train_classifier(p: ClassifierProtocol, out_dir: str, log=print) -> tuple:
+    """Trains, measures real test accuracy, writes weights + metadata. Returns (model, meta)."""
+    keras.utils.set_random_seed(p.seed)
+    model = VideoClassifier(p.num_classes, p.num_identities, p.width)
+    _fit(model, iter(pipeline.make_dataset(_data_config(p, test=False), p.batch_size, p.seed)),
+         p.steps, log)
     meta = {"protocol": dataclasses.asdict(p), **_accuracy(model, p, batches=8)}
     os.makedirs(out_dir, exist_ok=True)
     weights = os.path.join(out_dir, WEIGHTS)
@@ -172,6 +177,23 @@ def train_classifier(p: ClassifierProtocol, out_dir: str, log=print) -> tuple:
         json.dump(meta, f, indent=2, sort_keys=True)
     log(f"[classifier] real test accuracy {meta['test_accuracy']:.3f} -> {out_dir}")
     return model, meta
+
+
+def train_on_arrays(videos: np.ndarray, labels: np.ndarray, p: ClassifierProtocol,
+                    log=print) -> VideoClassifier:
+    """A fresh action classifier trained on given videos (S3's "SeR": trained on generated)."""
+    keras.utils.set_random_seed(p.seed + 1)
+    model = VideoClassifier(p.num_classes, 0, p.width)
+    data = (tf.data.Dataset.from_tensor_slices({"video": videos.astype(np.float32),
+                                                "label": labels.astype(np.int32)})
+            .shuffle(len(videos), seed=p.seed).repeat().batch(p.batch_size))
+    _fit(model, iter(data), p.steps, log, tag="classifier on generated")
+    return model
+
+
+def real_test_accuracy(model, p: ClassifierProtocol, batches: int = 8) -> float:
+    """Action accuracy on the real test split."""
+    return _accuracy(model, p, batches)["test_accuracy"]
 
 
 def load_or_train(p: ClassifierProtocol, out_dir: str, log=print) -> tuple:

@@ -10,6 +10,12 @@ Metrics (natural log):
   label_accuracy         conditional models: share of videos classified as the requested action
   appearance_preservation  fixed z_a, varied z_m: share of videos whose predicted identity stays
                          that of the group's first video
+  s3                     MVT's S3 = sqrt((SeR/ReR)(ReS/ReR)), conditional models only: SeR = real
+                         test accuracy of a fresh classifier trained on generated videos with
+                         their requested labels, ReS = real classifier on those videos, ReR =
+                         real classifier on real test videos (one sample set; bound 1 = real)
+  fd_external            Frechet distance of features from a user-provided SavedModel (e.g. an
+                         I3D the user exported: FVD-style), when --feature_model is given
 """
 
 from __future__ import annotations
@@ -28,9 +34,10 @@ from tfvidgen.eval import metrics
 
 __all__ = ["EvalProtocol", "real_statistics", "evaluate_model", "METRICS", "markdown_table"]
 
-METRICS = ("is", "h_y", "h_y_given_v", "fd", "label_accuracy", "appearance_preservation")
+METRICS = ("is", "h_y", "h_y_given_v", "fd", "label_accuracy", "appearance_preservation", "s3",
+           "fd_external")
 _BETTER = {"is": "higher", "h_y": "higher", "h_y_given_v": "lower", "fd": "lower",
-           "label_accuracy": "higher", "appearance_preservation": "higher"}
+           "label_accuracy": "higher", "appearance_preservation": "higher", "s3": "higher", "fd_external": "lower"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +47,7 @@ class EvalProtocol:
     seed: int
     classifier: classifier_lib.ClassifierProtocol
     classifier_sha256: str
+    feature_model_sha256: str = ""      # of saved_model.pb + variables, when --feature_model
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -60,8 +68,34 @@ def _real_videos(p: EvalProtocol, count: int, offset: int) -> dict:
             "identity": np.concatenate(identities)[:count]}
 
 
-def real_statistics(p: EvalProtocol, model, cache_dir: str) -> dict:
-    """Classifier outputs of 2 disjoint real test sets, cached by protocol."""
+def load_feature_model(path: str):
+    """(features_fn, sha256) of a user SavedModel: its serving_default signature's first input
+    takes videos [N, T, H, W, 3] float32 in [-1, 1]; its first output is flattened to [N, D]."""
+    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        raise FileNotFoundError(f"--feature_model={path!r} is not a SavedModel directory")
+    digest = hashlib.sha256()
+    for root, _, files in sorted(os.walk(path)):
+        for name in sorted(files):
+            with open(os.path.join(root, name), "rb") as f:
+                digest.update(f.read())
+    signature = tf.saved_model.load(path).signatures["serving_default"]
+    input_name = sorted(signature.structured_input_signature[1])[0]
+    output_name = sorted(signature.structured_outputs)[0]
+
+    def features(videos):
+        out = signature(**{input_name: tf.constant(videos, tf.float32)})[output_name].numpy()
+        return out.reshape(len(videos), -1)
+
+    return features, digest.hexdigest()
+
+
+def _batched(fn, videos, batch_size: int = 32) -> np.ndarray:
+    return np.concatenate([fn(videos[i:i + batch_size]) for i in range(0, len(videos), batch_size)])
+
+
+def real_statistics(p: EvalProtocol, model, cache_dir: str, feature_fn=None) -> dict:
+    """Classifier outputs (and external features) of 2 disjoint real test sets, cached by
+    protocol."""
     path = os.path.join(cache_dir, f"real_stats_{p.key()}.npz")
     if os.path.isfile(path):
         return dict(np.load(path))
@@ -71,6 +105,8 @@ def real_statistics(p: EvalProtocol, model, cache_dir: str) -> dict:
         out = classifier_lib.predict(model, real["video"])
         stats.update({f"{name}_{k}": v for k, v in out.items()})
         stats[f"{name}_label"] = real["label"]
+        if feature_fn is not None:
+            stats[f"{name}_external"] = _batched(feature_fn, real["video"])
     os.makedirs(cache_dir, exist_ok=True)
     np.savez(path + ".partial.npz", **stats)
     os.replace(path + ".partial.npz", path)
@@ -108,7 +144,8 @@ def _appearance_preservation(gan, clf, p: EvalProtocol, groups: int = 16, per_gr
     return float((identity[:, 1:] == identity[:, :1]).mean())
 
 
-def evaluate_model(gan, clf, p: EvalProtocol, real: dict, wanted=METRICS, log=print) -> dict:
+def evaluate_model(gan, clf, p: EvalProtocol, real: dict, wanted=METRICS, log=print,
+                   feature_fn=None) -> dict:
     """Metrics over `repeats` generated sets, with the experimental and mathematical bounds."""
     conditional = getattr(getattr(gan, "cfg", None), "conditional", False)
     per_repeat: dict[str, list] = {}
@@ -117,17 +154,38 @@ def evaluate_model(gan, clf, p: EvalProtocol, real: dict, wanted=METRICS, log=pr
         labels = np.arange(p.num_samples) % p.classifier.num_classes if conditional else None
         latents = gan.sample_inputs(p.num_samples, p.seed + r * p.num_samples,
                                     None if labels is None else tf.constant(labels, tf.int32))
-        out = classifier_lib.predict(clf, _generate(gan, latents))
+        videos = _generate(gan, latents)
+        out = classifier_lib.predict(clf, videos)
         for k, v in _classifier_metrics(out, real["a_features"], labels).items():
             per_repeat.setdefault(k, []).append(v)
+        if feature_fn is not None:
+            per_repeat.setdefault("fd_external", []).append(metrics.frechet_distance_from_features(
+                _batched(feature_fn, videos), real["a_external"]))
     if "appearance_preservation" in wanted and p.classifier.num_identities:
         log("[evaluate] appearance preservation (fixed z_a, varied z_m)")
         per_repeat["appearance_preservation"] = [_appearance_preservation(gan, clf, p)]
+    if "s3" in wanted and conditional:
+        log("[evaluate] S3: training a classifier on generated videos")
+        labels = np.arange(p.num_samples) % p.classifier.num_classes
+        latents = gan.sample_inputs(p.num_samples, p.seed + 9_000_000,
+                                    tf.constant(labels, tf.int32))
+        videos = _generate(gan, latents)
+        res = float((classifier_lib.predict(clf, videos)["action"].argmax(1) == labels).mean())
+        on_generated = classifier_lib.train_on_arrays(videos, labels, p.classifier, log)
+        ser = classifier_lib.real_test_accuracy(on_generated, p.classifier)
+        rer = classifier_lib.real_test_accuracy(clf, p.classifier)
+        per_repeat["s3"] = [metrics.s3_score(ser, res, rer)]
+        s3_parts = {"SeR": ser, "ReS": res, "ReR": rer}
     real_a = {"action": real["a_action"], "features": real["a_features"]}
     experimental = _classifier_metrics(real_a, real["b_features"], real["a_label"])
+    experimental["s3"] = 1.0                       # real videos: SeR = ReS = ReR
+    if feature_fn is not None:
+        experimental["fd_external"] = metrics.frechet_distance_from_features(
+            real["a_external"], real["b_external"])
     k = p.classifier.num_classes
     mathematical = {"is": float(k), "h_y": math.log(k), "h_y_given_v": 0.0, "fd": 0.0,
-                    "label_accuracy": 1.0, "appearance_preservation": 1.0}
+                    "label_accuracy": 1.0, "appearance_preservation": 1.0, "fd_external": 0.0,
+                    "s3": None}
     results = {}
     for name, values in per_repeat.items():
         if name not in wanted:
@@ -136,6 +194,8 @@ def evaluate_model(gan, clf, p: EvalProtocol, real: dict, wanted=METRICS, log=pr
         results[name] = {"mean": mean, "std": std, "values": values, "better": _BETTER[name],
                          "experimental_bound": experimental.get(name),
                          "mathematical_bound": mathematical[name]}
+    if "s3" in results:
+        results["s3"]["parts"] = s3_parts
     return results
 
 
@@ -145,6 +205,9 @@ def markdown_table(results: dict) -> str:
     for name, r in results.items():
         bound = r["experimental_bound"]
         lines.append(f"| {name} | {r['mean']:.3f} +- {r['std']:.3f} | "
-                     f"{'-' if bound is None else f'{bound:.3f}'} | {r['mathematical_bound']:.3f}"
-                     f" | {r['better']} |")
+                     f"{_fmt(bound)} | {_fmt(r['mathematical_bound'])} | {r['better']} |")
     return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.3f}"

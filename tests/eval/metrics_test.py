@@ -56,3 +56,14 @@ def test_s3_and_mean_std():
     assert metrics.mean_std([1.0, 3.0]) == (2.0, 1.0)
     with pytest.raises(ValueError):
         metrics.s3_score(0.5, 0.5, 0.0)
+
+
+def test_psnr_and_ssim():
+    rng = np.random.default_rng(0)
+    video = rng.integers(0, 256, (2, 3, 32, 32, 3)).astype(np.float64)
+    assert metrics.psnr(video, video) > 90 and metrics.ssim(video, video) == pytest.approx(1.0)
+    noisy = np.clip(video + 16.0 * np.sign(rng.normal(size=video.shape)), 0, 255)
+    mse = ((noisy - video) ** 2).mean()
+    assert metrics.psnr(noisy, video) == pytest.approx(10 * np.log10(255 ** 2 / mse), rel=0.05)
+    noisier = np.clip(video + 64.0 * np.sign(rng.normal(size=video.shape)), 0, 255)
+    assert metrics.ssim(noisier, video) < metrics.ssim(noisy, video) < 0.99

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["marginal_entropy", "conditional_entropy", "inception_score", "frechet_distance",
-           "frechet_distance_from_features", "s3_score", "mean_std"]
+           "frechet_distance_from_features", "s3_score", "mean_std", "psnr", "ssim"]
 
 _EPS = 1e-12
 
@@ -87,3 +87,20 @@ def mean_std(values) -> tuple[float, float]:
     """Mean and (population) standard deviation over repeats."""
     v = np.asarray(values, np.float64)
     return float(v.mean()), float(v.std())
+
+
+def psnr(videos, references) -> float:
+    """Mean PSNR (dB) over frames of uint8-range videos [..., H, W, 3] (Dual-MTGAN's transfer
+    metric, against the renderer's ground truth of the target actor doing the source motion)."""
+    a = np.asarray(videos, np.float64).reshape(-1, *np.shape(videos)[-3:])
+    b = np.asarray(references, np.float64).reshape(a.shape)
+    mse = ((a - b) ** 2).mean(axis=(1, 2, 3))
+    return float(np.mean(10 * np.log10(255.0 ** 2 / np.maximum(mse, 1e-10))))
+
+
+def ssim(videos, references) -> float:
+    """Mean SSIM over frames (Gaussian window 11, sigma 1.5, as tf.image.ssim)."""
+    import tensorflow as tf
+    a = tf.constant(np.asarray(videos, np.float32).reshape(-1, *np.shape(videos)[-3:]))
+    b = tf.constant(np.asarray(references, np.float32).reshape(a.shape))
+    return float(tf.reduce_mean(tf.image.ssim(a, b, max_val=255.0)))

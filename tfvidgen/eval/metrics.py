@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["marginal_entropy", "conditional_entropy", "inception_score", "frechet_distance",
-           "frechet_distance_from_features", "s3_score", "mean_std", "psnr", "ssim"]
+           "frechet_distance_from_features", "s3_score", "mean_std", "psnr", "ssim",
+           "frame_psnr", "frame_ssim"]
 
 _EPS = 1e-12
 
@@ -89,18 +90,30 @@ def mean_std(values) -> tuple[float, float]:
     return float(v.mean()), float(v.std())
 
 
+def frame_psnr(videos, references) -> np.ndarray:
+    """PSNR (dB) of every frame of uint8-range videos [..., H, W, 3]: an array of shape [...]
+    (Dual-MTGAN's transfer metric, against the renderer's ground truth)."""
+    a = np.asarray(videos, np.float64)
+    b = np.broadcast_to(np.asarray(references, np.float64), a.shape)
+    mse = ((a - b) ** 2).mean(axis=(-3, -2, -1))
+    return 10 * np.log10(255.0 ** 2 / np.maximum(mse, 1e-10))
+
+
+def frame_ssim(videos, references) -> np.ndarray:
+    """SSIM of every frame (Gaussian window 11, sigma 1.5, as tf.image.ssim): shape [...]."""
+    import tensorflow as tf
+    a = np.asarray(videos, np.float32)
+    b = np.broadcast_to(np.asarray(references, np.float32), a.shape)
+    flat = tf.image.ssim(tf.constant(a.reshape(-1, *a.shape[-3:])),
+                         tf.constant(b.reshape(-1, *a.shape[-3:])), max_val=255.0)
+    return flat.numpy().reshape(a.shape[:-3])
+
+
 def psnr(videos, references) -> float:
-    """Mean PSNR (dB) over frames of uint8-range videos [..., H, W, 3] (Dual-MTGAN's transfer
-    metric, against the renderer's ground truth of the target actor doing the source motion)."""
-    a = np.asarray(videos, np.float64).reshape(-1, *np.shape(videos)[-3:])
-    b = np.asarray(references, np.float64).reshape(a.shape)
-    mse = ((a - b) ** 2).mean(axis=(1, 2, 3))
-    return float(np.mean(10 * np.log10(255.0 ** 2 / np.maximum(mse, 1e-10))))
+    """Mean PSNR (dB) over frames of uint8-range videos [..., H, W, 3]."""
+    return float(frame_psnr(videos, references).mean())
 
 
 def ssim(videos, references) -> float:
-    """Mean SSIM over frames (Gaussian window 11, sigma 1.5, as tf.image.ssim)."""
-    import tensorflow as tf
-    a = tf.constant(np.asarray(videos, np.float32).reshape(-1, *np.shape(videos)[-3:]))
-    b = tf.constant(np.asarray(references, np.float32).reshape(a.shape))
-    return float(tf.reduce_mean(tf.image.ssim(a, b, max_val=255.0)))
+    """Mean SSIM over frames."""
+    return float(frame_ssim(videos, references).mean())

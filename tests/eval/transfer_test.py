@@ -1,0 +1,93 @@
+"""Image-to-video evaluation: the ground truth is right, and PSNR/SSIM rank transfers sensibly."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from tfvidgen.data import synthetic
+from tfvidgen.eval import transfer
+
+FRAMES, SIZE = 6, 32
+
+
+@pytest.fixture(scope="module")
+def triples():
+    return transfer.transfer_set(12, seed=5, num_frames=FRAMES, resolution=SIZE, stride=2)
+
+
+def test_transfer_set_is_deterministic_and_target_differs_from_source(triples):
+    again = transfer.transfer_set(12, seed=5, num_frames=FRAMES, resolution=SIZE, stride=2)
+    for key in triples:
+        np.testing.assert_array_equal(triples[key], again[key])
+    assert triples["target_image"].shape == (12, SIZE, SIZE, 3)
+    assert triples["source_video"].shape == triples["ground_truth"].shape == (12, FRAMES, SIZE,
+                                                                              SIZE, 3)
+    for i in range(12):
+        source = synthetic.sample_factors("synthetic_actions", 5, i)
+        # The ground truth is the source's motion with another actor and background: re-render
+        # it from the source factors and recover which actor/background it used.
+        matches = [(a, b) for a in range(len(synthetic.ACTORS))
+                   for b in range(len(synthetic.BACKGROUNDS))
+                   if np.array_equal(transfer._to_unit(synthetic.render_actions(
+                       dataclasses.replace(source, actor=a, background=b), range(0, 12, 2),
+                       SIZE)), triples["ground_truth"][i])]
+        assert len(matches) == 1 and matches[0] != (source.actor, source.background)
+        assert matches[0][0] != source.actor and matches[0][1] != source.background
+        assert triples["label"][i] == source.action
+
+
+def test_perfect_transfer_scores_the_maximum(triples):
+    scores = transfer.motion_transfer_scores(lambda image, video: triples["ground_truth"][
+        _rows(triples["target_image"], image)], triples, batch_size=5, log=lambda *_: None)
+    assert scores["psnr"] > 100 and scores["ssim"] == pytest.approx(1.0, abs=1e-5)
+    assert len(scores["psnr_per_step"]) == FRAMES
+
+
+def _rows(all_images, batch):
+    """Indices of a batch of target images in the full set (transfer_fn sees batches)."""
+    return [int(np.argmin(np.abs(all_images - image).sum(axis=(1, 2, 3)))) for image in batch]
+
+
+def test_copying_the_source_or_freezing_the_target_scores_worse_than_a_near_miss(triples):
+    log = []
+    # A near miss: the right video, slightly noisy.
+    noise = np.random.default_rng(0).normal(0, 0.02, triples["ground_truth"].shape)
+    near = transfer.motion_transfer_scores(
+        lambda image, video: triples["ground_truth"][_rows(triples["target_image"], image)]
+        + noise[_rows(triples["target_image"], image)], triples, log=log.append)
+    copy_source = transfer.motion_transfer_scores(lambda image, video: video, triples,
+                                                  log=lambda *_: None)
+    frozen_target = transfer.motion_transfer_scores(
+        lambda image, video: np.repeat(image[:, None], video.shape[1], axis=1), triples,
+        log=lambda *_: None)
+    assert log == ["[transfer] 12/12 videos"]
+    for bad in (copy_source, frozen_target):
+        assert near["psnr"] > bad["psnr"] + 5 and near["ssim"] > bad["ssim"] + 0.2, (near, bad)
+
+
+def test_score_videos_rejects_a_shape_mismatch(triples):
+    with pytest.raises(ValueError, match="shape"):
+        transfer.score_videos(triples["source_video"][:, :2], triples["ground_truth"])
+
+
+def test_best_of_k_takes_the_best_sample_per_step():
+    data = transfer.continuation_set(4, seed=1, num_frames=FRAMES, resolution=SIZE)
+    np.testing.assert_array_equal(data["first_frame"], data["ground_truth"][:, 0])
+    truth = data["ground_truth"]
+
+    def frozen(first_frames, sample):
+        return np.repeat(first_frames[:, None], FRAMES, axis=1)
+
+    def noisy(first_frames, sample):          # sample 2 is the truth, the others are noisy
+        rows = [int(np.argmin(np.abs(data["first_frame"] - f).sum(axis=(1, 2, 3))))
+                for f in first_frames]
+        scale = 0.0 if sample == 2 else 0.3
+        return truth[rows] + np.random.default_rng(sample).normal(0, scale, truth[rows].shape)
+
+    still = transfer.best_of_k_scores(frozen, data, k=2, log=lambda *_: None)
+    # The first frame is exact; later frames drift away from it as the actor moves.
+    assert still["psnr_per_step"][0] > 100 and still["psnr_per_step"][-1] < 40
+    one = transfer.best_of_k_scores(noisy, data, k=1, log=lambda *_: None)
+    three = transfer.best_of_k_scores(noisy, data, k=3, log=lambda *_: None)
+    assert one["psnr"] < 20 and three["psnr"] > 100 and three["ssim"] == pytest.approx(1, abs=1e-5)

@@ -27,6 +27,8 @@ _LOADER = textwrap.dedent("""
     seeds = tf.constant(data["seeds"])
     out["sample1"] = loaded.signatures["sample"](seed=seeds)["video"].numpy()
     out["sample2"] = loaded.signatures["sample"](seed=seeds)["video"].numpy()
+    out.update({"latents_" + k: v.numpy()
+                for k, v in loaded.signatures["latents"](seed=seeds).items()})
     assert not any(m.startswith("tfvidgen") for m in sys.modules), "tfvidgen was imported"
     np.savez(out_npz, **out)
 """)
@@ -70,6 +72,30 @@ def test_fresh_process_without_tfvidgen_matches_in_process_generate(exported, tm
     np.testing.assert_array_equal(first["sample1"], second["sample1"])
     np.testing.assert_array_equal(first["sample1"], first["default"])
     assert not np.array_equal(first["sample1"][0], first["sample1"][1])
+    # latents: exactly the latents the checkpoint draws for those seeds.
+    for name, value in model.sample_inputs(3, 5).items():
+        np.testing.assert_array_equal(first["latents_" + name], value.numpy())
+
+
+def test_exported_generator_samples_like_the_checkpoint(exported, tmp_path):
+    from tfvidgen.exported import ExportedGenerator, load_generator
+    model, path, _ = exported
+    generator = ExportedGenerator(path)
+    assert generator.cfg.conditional is False and generator.config.model == "g3an"
+    latents = generator.sample_inputs(3, 5)
+    for name, value in model.sample_inputs(3, 5).items():
+        np.testing.assert_array_equal(latents[name].numpy(), value.numpy())
+    video = generator.generate(latents).numpy()
+    assert video.dtype == np.float32 and video.min() >= -1 and video.max() <= 1
+    assert np.abs(video - model.generate(latents).numpy()).max() <= 1.01 / 127.5
+    with pytest.raises(FileNotFoundError, match="not a SavedModel directory"):
+        ExportedGenerator(str(tmp_path))
+    plain = tmp_path / "plain"
+    tf.saved_model.save(tf.Module(), str(plain))
+    with pytest.raises(FileNotFoundError, match="not written by tfvidgen.export"):
+        ExportedGenerator(str(plain))
+    with pytest.raises(ValueError, match="exactly one of --workdir or --saved_model"):
+        load_generator("w", path)
 
 
 def test_saved_model_cli_lists_the_documented_signatures(exported):
@@ -78,6 +104,7 @@ def test_saved_model_cli_lists_the_documented_signatures(exported):
     shown = subprocess.run([cli, "show", "--dir", path, "--all"], capture_output=True, text=True,
                            timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}).stdout
     for expected in ("signature_def['serving_default']", "signature_def['sample']",
+                     "signature_def['latents']",
                      "inputs['z_appearance'] tensor_info:", "inputs['z_motion'] tensor_info:",
                      "inputs['seed'] tensor_info:", "dtype: DT_INT64", "dtype: DT_UINT8",
                      "outputs['video'] tensor_info:"):
@@ -169,12 +196,13 @@ def test_export_cli_prints_signatures_and_refuses_to_overwrite(tmp_path, trained
     again = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
     assert again.returncode == 2 and "export: error: --version=4" in again.stderr
     sampled = subprocess.run([sys.executable, "-m", "tfvidgen.sample",
-                              f"--saved_model={tmp_path / 'exp' / '4'}", "--num_videos=2",
-                              "--seed=9", f"--output={tmp_path / 'a.gif'}"], cwd=REPO, env=_env(),
-                             capture_output=True, text=True, timeout=300)
+                              f"--saved_model={tmp_path / 'exp' / '4'}", "--num_videos=3",
+                              "--seed=9", "--fix=appearance", f"--output={tmp_path / 'a.gif'}"],
+                             cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
     assert sampled.returncode == 0, sampled.stderr[-2000:]
     from_workdir = subprocess.run([sys.executable, "-m", "tfvidgen.sample", f"--workdir={workdir}",
-                                   "--num_videos=2", "--seed=9", f"--output={tmp_path / 'b.gif'}"],
+                                   "--num_videos=3", "--seed=9", "--fix=appearance",
+                                   f"--output={tmp_path / 'b.gif'}"],
                                   cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
     assert from_workdir.returncode == 0, from_workdir.stderr[-2000:]
     import imageio.v3 as iio

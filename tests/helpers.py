@@ -33,7 +33,11 @@ CLASSIFIER_PROTOCOL = classifier.ClassifierProtocol(
     num_classes=8, num_identities=8, steps=400, batch_size=16, width=16)
 
 
+def eval_config(**params) -> Config:
+    """A tiny G3AN config whose videos match CLASSIFIER_PROTOCOL (synthetic_actions, T=8)."""
+    return tiny_config(**params).replace(data={"dataset": "synthetic_actions", "num_frames": 8})
+
+
 def eval_gan(**params):
-    """An untrained tiny G3AN whose videos match CLASSIFIER_PROTOCOL (synthetic_actions, T=8)."""
-    config = tiny_config(**params).replace(data={"dataset": "synthetic_actions", "num_frames": 8})
-    return tiny_model(config, num_classes=CLASSIFIER_PROTOCOL.num_classes)
+    """An untrained tiny G3AN of eval_config(**params)."""
+    return tiny_model(eval_config(**params), num_classes=CLASSIFIER_PROTOCOL.num_classes)

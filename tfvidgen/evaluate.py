@@ -1,6 +1,7 @@
 """`python -m tfvidgen.evaluate --workdir=W [--num_samples=256 --repeats=3 --metrics=is,fd,...]`.
 
-Samples the latest checkpoint, classifies the videos with the dataset's evaluation classifier
+Samples the latest checkpoint (or, with --saved_model, an export of it: the same videos up to the
+export's uint8 output, which evaluation applies to checkpoints too), classifies the videos with the dataset's evaluation classifier
 (trained once on real training videos and cached in --classifier_dir, default <workdir>/eval/
 classifier), and writes <workdir>/eval/metrics.json, metrics.md and TensorBoard scalars, each
 metric as mean +- std over --repeats sample sets beside its experimental bound (the same metric on
@@ -18,7 +19,12 @@ FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
-    flags.DEFINE_string("workdir", None, "Training workdir to evaluate.")
+    flags.DEFINE_string("workdir", None, "Training workdir to evaluate; results go to "
+                        "<workdir>/eval.")
+    flags.DEFINE_string("saved_model", None, "Evaluate this export (export/<model>/<version>) "
+                        "instead of the workdir's latest checkpoint; results still go to "
+                        "<workdir>/eval when --workdir is given, else to <saved_model>/../eval-"
+                        "<version>.")
     flags.DEFINE_integer("num_samples", 256, "Generated videos per repeat.", lower_bound=2)
     flags.DEFINE_integer("repeats", 3, "Independent sample sets.", lower_bound=1)
     flags.DEFINE_list("metrics", ["is", "h_y", "h_y_given_v", "fd", "label_accuracy",
@@ -31,6 +37,13 @@ def define_flags() -> None:
                         "an I3D you exported) for FVD-style fd_external.")
 
 
+def _write_atomically(path: str, text: str) -> None:
+    """A crash mid-write leaves the previous result in place."""
+    with open(path + ".partial", "w") as f:
+        f.write(text)
+    os.replace(path + ".partial", path)
+
+
 def main(argv):
     del argv
     from tfvidgen.eval import protocol
@@ -39,25 +52,32 @@ def main(argv):
         print(f"evaluate: error: --metrics: unknown {unknown}; valid: {list(protocol.METRICS)}",
               file=sys.stderr)
         return 2
-    if not FLAGS.workdir:
-        print("evaluate: error: --workdir is required", file=sys.stderr)
+    if not FLAGS.workdir and not FLAGS.saved_model:
+        print("evaluate: error: give --workdir and/or --saved_model", file=sys.stderr)
         return 2
     import tensorflow as tf
 
-    from tfvidgen import train_lib
     from tfvidgen.data import pipeline
     from tfvidgen.eval import classifier as classifier_lib
+    from tfvidgen.exported import load_generator
     try:
-        gan, config, step = train_lib.build_for_inference(FLAGS.workdir)
+        gan, config, step = load_generator(None if FLAGS.saved_model else FLAGS.workdir,
+                                           FLAGS.saved_model)
     except (FileNotFoundError, ValueError) as e:
         print(f"evaluate: error: {e}", file=sys.stderr)
         return 2
+    if FLAGS.workdir:
+        eval_dir = os.path.join(FLAGS.workdir, "eval")
+        tensorboard_dir = os.path.join(FLAGS.workdir, "tensorboard")
+    else:      # beside the version dirs; TF Serving ignores names that are not integers
+        export = os.path.normpath(os.path.abspath(FLAGS.saved_model))
+        eval_dir = os.path.join(os.path.dirname(export), "eval-" + os.path.basename(export))
+        tensorboard_dir = os.path.join(eval_dir, "tensorboard")
     d = config.data
     info = pipeline.dataset_info(d)
     clf_protocol = classifier_lib.ClassifierProtocol(
         d.dataset, d.data_dir, d.resolution, d.num_frames, d.max_stride, info["num_classes"],
         info["num_identities"], steps=FLAGS.classifier_steps)
-    eval_dir = os.path.join(FLAGS.workdir, "eval")
     clf, clf_meta = classifier_lib.load_or_train(
         clf_protocol, FLAGS.classifier_dir or os.path.join(eval_dir, "classifier"))
     feature_fn, feature_sha = None, ""
@@ -72,15 +92,16 @@ def main(argv):
     real = protocol.real_statistics(p, clf, os.path.join(eval_dir, "cache"), feature_fn)
     wanted = list(FLAGS.metrics) + (["fd_external"] if feature_fn else [])
     results = protocol.evaluate_model(gan, clf, p, real, wanted, feature_fn=feature_fn)
-    record = {"step": step, "protocol": dataclasses.asdict(p), "protocol_key": p.key(),
+    record = {"step": step, "source": FLAGS.saved_model or FLAGS.workdir,
+              "protocol": dataclasses.asdict(p), "protocol_key": p.key(),
               "classifier_test_accuracy": clf_meta["test_accuracy"], "results": results}
-    with open(os.path.join(eval_dir, "metrics.json"), "w") as f:
-        json.dump(record, f, indent=2, sort_keys=True)
     table = protocol.markdown_table(results)
-    with open(os.path.join(eval_dir, "metrics.md"), "w") as f:
-        f.write(f"Step {step}, classifier real test accuracy {clf_meta['test_accuracy']:.3f}\n\n"
-                + table + "\n")
-    writer = tf.summary.create_file_writer(os.path.join(FLAGS.workdir, "tensorboard"))
+    _write_atomically(os.path.join(eval_dir, "metrics.json"),
+                      json.dumps(record, indent=2, sort_keys=True))
+    _write_atomically(os.path.join(eval_dir, "metrics.md"),
+                      f"Step {step}, classifier real test accuracy "
+                      f"{clf_meta['test_accuracy']:.3f}\n\n{table}\n")
+    writer = tf.summary.create_file_writer(tensorboard_dir)
     with writer.as_default(step=step):
         for name, r in results.items():
             tf.summary.scalar(f"eval/{name}", r["mean"])

@@ -11,9 +11,7 @@ animated GIF grid, an MP4 grid, or a PNG frame grid (one row per video).
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import sys
 
 import numpy as np
@@ -73,69 +71,20 @@ def arrange_latents(base: dict, other: dict, fix: str, interpolate: str, n: int)
     return out, columns
 
 
-def _from_saved_model(path: str, n: int):
-    """Videos uint8 [N, T, H, W, 3] from an exported model: the `sample` signature for plain
-    sampling (seed, seed+1, ... exactly as from the workdir), serving_default with NumPy latents
-    for --fix/--interpolate."""
-    import tensorflow as tf
-
-    loaded = tf.saved_model.load(path)
-    with open(os.path.join(path, "assets.extra", "tfvidgen.json")) as f:
-        metadata = json.load(f)
-    trained = metadata["config"]
-    conditional = "label" in loaded.signatures["sample"].structured_input_signature[1]
-    labels = None
-    if conditional:      # as from a workdir: --label, else cycle through the classes
-        num_classes = trained.get("dataset_info", {}).get("num_classes", 1)
-        labels = (np.full([n], FLAGS.label) if FLAGS.label is not None
-                  else np.arange(n) % num_classes).astype(np.int32)
-    if FLAGS.fix == "none" and FLAGS.interpolate == "none":
-        inputs = {"seed": tf.constant(np.arange(n) + FLAGS.seed, tf.int64)}
-        if conditional:
-            inputs["label"] = tf.constant(labels)
-        return loaded.signatures["sample"](**inputs)["video"].numpy(), None
-    specs = loaded.signatures["serving_default"].structured_input_signature[1]
-    widths = {k: v["shape"][-1] for k, v in metadata["latents"].items() if k != "label"}
-    draw = lambda seed: {k: np.random.default_rng([seed, i]).standard_normal((n, w))  # noqa: E731
-                         .astype(np.float32) for i, (k, w) in enumerate(sorted(widths.items()))}
-    latents, columns = arrange_latents(draw(FLAGS.seed), draw(FLAGS.seed + 1), FLAGS.fix,
-                                       FLAGS.interpolate, n)
-    count = len(next(iter(latents.values())))
-    if "label" in specs:
-        latents["label"] = labels[:count]
-    return loaded.signatures["serving_default"](
-        **{k: tf.constant(v) for k, v in latents.items()})["video"].numpy(), columns
-
-
 def main(argv):
     del argv
-    if bool(FLAGS.workdir) == bool(FLAGS.saved_model):
-        print("sample: error: give exactly one of --workdir or --saved_model", file=sys.stderr)
-        return 2
-    from tfvidgen import viz
-    if FLAGS.saved_model:
-        if not os.path.isfile(os.path.join(FLAGS.saved_model, "saved_model.pb")):
-            print(f"sample: error: --saved_model={FLAGS.saved_model!r} is not a SavedModel "
-                  f"directory", file=sys.stderr)
-            return 2
-        import tensorflow as tf
-        try:
-            videos, columns = _from_saved_model(FLAGS.saved_model, FLAGS.num_videos)
-        except tf.errors.InvalidArgumentError as e:     # the graph's input checks
-            print(f"sample: error: {e.message.strip().splitlines()[0]}", file=sys.stderr)
-            return 2
-        return _write(videos, columns, f"from {FLAGS.saved_model}")
     import tensorflow as tf
 
-    from tfvidgen import train_lib
+    from tfvidgen import viz
+    from tfvidgen.exported import load_generator
     try:
-        model, config, step = train_lib.build_for_inference(FLAGS.workdir)
+        model, _, step = load_generator(FLAGS.workdir, FLAGS.saved_model)
     except (FileNotFoundError, ValueError) as e:
         print(f"sample: error: {e}", file=sys.stderr)
         return 2
     n = FLAGS.num_videos
     labels = None
-    if getattr(model.cfg, "conditional", False):
+    if model.cfg.conditional:
         num_classes = model.cfg.num_classes
         if FLAGS.label is not None and not 0 <= FLAGS.label < num_classes:
             print(f"sample: error: --label={FLAGS.label} outside [0, {num_classes})",
@@ -143,11 +92,16 @@ def main(argv):
             return 2
         labels = tf.constant([FLAGS.label] * n if FLAGS.label is not None
                              else np.arange(n) % num_classes, tf.int32)
-    base = {k: v.numpy() for k, v in model.sample_inputs(n, FLAGS.seed, labels).items()}
-    other = {k: v.numpy() for k, v in model.sample_inputs(n, FLAGS.seed + 1, labels).items()}
-    latents, columns = arrange_latents(base, other, FLAGS.fix, FLAGS.interpolate, n)
-    videos = model.generate({k: tf.constant(v) for k, v in latents.items()}, training=False)
-    return _write(viz.to_uint8(videos.numpy()), columns, f"(step {step})")
+    try:
+        base = {k: v.numpy() for k, v in model.sample_inputs(n, FLAGS.seed, labels).items()}
+        other = {k: v.numpy() for k, v in model.sample_inputs(n, FLAGS.seed + 1, labels).items()}
+        latents, columns = arrange_latents(base, other, FLAGS.fix, FLAGS.interpolate, n)
+        videos = model.generate({k: tf.constant(v) for k, v in latents.items()}, training=False)
+    except tf.errors.InvalidArgumentError as e:     # a SavedModel's in-graph input checks
+        print(f"sample: error: {e.message.strip().splitlines()[0]}", file=sys.stderr)
+        return 2
+    source = f"from {FLAGS.saved_model}" if FLAGS.saved_model else "from " + FLAGS.workdir
+    return _write(viz.to_uint8(videos.numpy()), columns, f"{source} (step {step})")
 
 
 def _write(videos, columns, source: str) -> int:

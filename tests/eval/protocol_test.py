@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 from tests.helpers import CLASSIFIER_PROTOCOL as PROTOCOL
-from tests.helpers import eval_gan
+from tests.helpers import eval_config, eval_gan
 from tfvidgen.eval import protocol
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -39,7 +39,25 @@ def test_evaluate_model_reports_repeats_and_bounds_deterministically(trained, tm
     assert "| fd |" in protocol.markdown_table(results)
 
 
-def test_evaluate_cli_writes_results_and_repeats_them(trained_workdir):
+def test_an_export_evaluates_like_its_checkpoint(trained, tmp_path):
+    from tfvidgen import export
+    from tfvidgen.exported import ExportedGenerator
+    _, clf, meta = trained
+    gan = eval_gan()
+    path = export.export_model(gan, {"config": json.loads(eval_config().to_json())},
+                               str(tmp_path / "g3an"))
+    p = protocol.EvalProtocol(32, 1, 0, PROTOCOL, meta["weights_sha256"])
+    real = protocol.real_statistics(p, clf, str(tmp_path / "cache"))
+    wanted = ["is", "h_y_given_v", "fd", "appearance_preservation"]
+    direct = protocol.evaluate_model(gan, clf, p, real, wanted, log=lambda *_: None)
+    served = protocol.evaluate_model(ExportedGenerator(path), clf, p, real, wanted,
+                                     log=lambda *_: None)
+    for name in wanted:      # equal up to uint8 rounding ties between graph and eager
+        np.testing.assert_allclose(served[name]["values"], direct[name]["values"], rtol=1e-3,
+                                   atol=1e-3, err_msg=name)
+
+
+def test_evaluate_cli_writes_results_and_repeats_them(trained_workdir, tmp_path):
     workdir, _ = trained_workdir
     cmd = [sys.executable, "-m", "tfvidgen.evaluate", f"--workdir={workdir}", "--num_samples=16",
            "--repeats=2", "--classifier_steps=60", "--metrics=is,h_y_given_v,fd"]
@@ -50,9 +68,19 @@ def test_evaluate_cli_writes_results_and_repeats_them(trained_workdir):
     record = json.loads((workdir / "eval" / "metrics.json").read_text())
     assert set(record["results"]) == {"is", "h_y_given_v", "fd"}
     assert record["protocol"]["num_samples"] == 16 and record["step"] == 3
-    second = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
-    assert second.returncode == 0 and "[classifier] cached" in second.stdout
-    assert json.loads((workdir / "eval" / "metrics.json").read_text())["results"] == record["results"]
+    # Again, from an export of the same checkpoint: cached classifier, the same numbers.
+    from tfvidgen import export, train_lib
+    model, _, step = train_lib.build_for_inference(str(workdir))
+    path = export.export_model(model, {"config": json.loads((workdir / "config.json").read_text()),
+                                       "step": step}, str(tmp_path / "g3an"))
+    second = subprocess.run(cmd + [f"--saved_model={path}"], cwd=REPO, capture_output=True,
+                            text=True, timeout=600, env=env)
+    assert second.returncode == 0 and "[classifier] cached" in second.stdout, second.stderr[-2000:]
+    again = json.loads((workdir / "eval" / "metrics.json").read_text())
+    assert again["source"] == path and again["step"] == 3
+    for name, result in record["results"].items():
+        np.testing.assert_allclose(again["results"][name]["values"], result["values"],
+                                   rtol=1e-3, atol=1e-3, err_msg=name)
     bad = subprocess.run(cmd[:3] + ["--metrics=nope"], cwd=REPO, capture_output=True, text=True,
                          timeout=120, env=env)
     assert bad.returncode == 2 and "--metrics: unknown ['nope']" in bad.stderr

@@ -29,6 +29,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from tfvidgen import viz
 from tfvidgen.eval import classifier as classifier_lib
 from tfvidgen.eval import metrics
 
@@ -124,18 +125,20 @@ def _classifier_metrics(out: dict, real_features: np.ndarray, labels=None) -> di
 
 
 def _generate(gan, latents: dict, batch_size: int = 32) -> np.ndarray:
+    """Videos in [-1, 1] on the uint8 grid: what users receive (the export serves uint8, and
+    real videos are uint8 too), so a checkpoint and its export evaluate alike."""
     n = len(next(iter(latents.values())))
     fn = tf.function(lambda z: gan.generate(z, training=False))
     chunks = [fn({k: v[i:i + batch_size] for k, v in latents.items()}).numpy()
               for i in range(0, n, batch_size)]
-    return np.concatenate(chunks)
+    return viz.to_uint8(np.concatenate(chunks)).astype(np.float32) / 127.5 - 1.0
 
 
 def _appearance_preservation(gan, clf, p: EvalProtocol, groups: int = 16, per_group: int = 4):
     """Groups share z_appearance and vary the motion latent(s)."""
     n = groups * per_group
     labels = tf.constant(np.arange(n) % p.classifier.num_classes, tf.int32) \
-        if getattr(gan.cfg, "conditional", False) else None
+        if gan.cfg.conditional else None
     latents = gan.sample_inputs(n, p.seed + 7_000_000, labels)
     index = np.repeat(np.arange(groups) * per_group, per_group)
     latents = dict(latents, z_appearance=tf.gather(latents["z_appearance"], index))
@@ -147,7 +150,7 @@ def _appearance_preservation(gan, clf, p: EvalProtocol, groups: int = 16, per_gr
 def evaluate_model(gan, clf, p: EvalProtocol, real: dict, wanted=METRICS, log=print,
                    feature_fn=None) -> dict:
     """Metrics over `repeats` generated sets, with the experimental and mathematical bounds."""
-    conditional = getattr(getattr(gan, "cfg", None), "conditional", False)
+    conditional = gan.cfg.conditional
     per_repeat: dict[str, list] = {}
     for r in range(p.repeats):
         log(f"[evaluate] repeat {r + 1}/{p.repeats}: sampling {p.num_samples} videos")

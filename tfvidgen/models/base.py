@@ -9,7 +9,9 @@ Subclasses provide:
   discriminator_losses(batch, fakes, latents) -> (total, logs)   per-replica means
   generator_losses(batch, fakes, latents)     -> (total, logs)   per-replica means
   build_networks()                      -> create every variable (one dummy forward)
-and inherit train_step, generate, sample_inputs, EMA and serving_endpoints.
+and set `self.cfg`: their config dataclass, with at least `conditional: bool` and
+`num_classes: int` (read by sampling, serving and evaluation). They inherit train_step, generate,
+sample_inputs, EMA and serving_endpoints.
 
 train_step: one generator forward; D update(s) on the detached fakes; G update on the same fakes
 through the updated D (as G3AN's official code does). The tape/scale/apply lines live only in
@@ -173,12 +175,14 @@ class VideoGAN(keras.Model):
 
         serving_default: the latents of latent_specs() -> {"video": uint8 [B, T, H, W, 3]}
         sample:          seed int64 [B] (+ label) -> the same, drawn in-graph with stateless RNG
+        latents:         seed int64 [B] (+ label) -> the latents `sample` uses for those seeds,
+                         so clients can fix, mix or interpolate them and call serving_default
         Inputs are validated in the graph: errors are InvalidArgument naming the input.
         """
         specs = self.latent_specs()
         names = sorted(specs)
         generator = self.sampling_generator
-        num_classes = getattr(getattr(self, "cfg", None), "num_classes", None)
+        num_classes = self.cfg.num_classes
 
         def video_output(video):
             video = tf.clip_by_value(tf.cast(video, tf.float32), -1.0, 1.0)
@@ -229,16 +233,18 @@ class VideoGAN(keras.Model):
         if "label" in specs:
             seed_signature.append(specs["label"])
 
-            def from_seeds(seed, label):
+            def latents(seed, label):
                 batch = checked_batch(tf.shape(seed)[0])
-                latents = self.latents_from_seeds(noise.seeds_from_ints(seed),
-                                                  checked_label(label, batch))
-                return video_output(generator(latents, training=False))
+                return self.latents_from_seeds(noise.seeds_from_ints(seed),
+                                               checked_label(label, batch))
         else:
-            def from_seeds(seed):
-                checked_batch(tf.shape(seed)[0])
-                return video_output(generator(self.latents_from_seeds(
-                    noise.seeds_from_ints(seed)), training=False))
+            def latents(seed):
+                with tf.control_dependencies([checked_batch(tf.shape(seed)[0])]):
+                    return self.latents_from_seeds(noise.seeds_from_ints(seed))
+
+        def from_seeds(*args):
+            return video_output(generator(latents(*args), training=False))
 
         return {"serving_default": (from_latents, latent_signature),
-                "sample": (from_seeds, seed_signature)}
+                "sample": (from_seeds, seed_signature),
+                "latents": (latents, seed_signature)}

@@ -27,7 +27,7 @@ _HELP = {
     "random_crop": "Random crop of up to this fraction of each side, resized back (0 = off).",
     "num_videos": "Number of videos of a synthetic dataset.",
     "video_length": "Frames per synthetic source video.",
-    "shuffle_buffer": "Shuffle buffer (records) in videos.",
+    "shuffle_buffer": "Records are shuffled in windows of this many videos.",
     "batch_size": "GLOBAL batch size, summed over all replicas and workers.",
     "train_steps": "Total training iterations (a rerun resumes and stops here).",
     "g_lr": "Generator Adam learning rate.",

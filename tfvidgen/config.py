@@ -35,7 +35,7 @@ class DataConfig:
       random_crop: crop a random box of (1 - random_crop) of each side and resize back; 0 disables.
       num_videos: size of a synthetic dataset (videos are rendered on the fly from their index).
       video_length: length in frames of each synthetic source video.
-      shuffle_buffer: tf.data shuffle buffer for record datasets.
+      shuffle_buffer: record datasets are shuffled in windows of this many videos.
     """
 
     dataset: str = "synthetic_actions"

@@ -42,8 +42,9 @@ def test_clip_indices_use_random_feasible_strides():
     np.testing.assert_array_equal(short, [0, 1, 2, 2, 2])   # too short: last frame repeats
 
 
-def test_deterministic_by_seed_and_resumable():
+def test_deterministic_by_seed_whatever_the_global_seed_and_resumable():
     a = _take(pipeline.make_dataset(SHAPES, 4, seed=7), 5)
+    tf.random.set_seed(1234)                    # Dataset.shuffle's order would follow this
     b = _take(pipeline.make_dataset(SHAPES, 4, seed=7), 5)
     c = _take(pipeline.make_dataset(SHAPES, 4, seed=8), 1)
     for x, y in zip(a, b):

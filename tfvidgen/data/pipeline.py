@@ -8,9 +8,12 @@ Element (DESIGN.md data contract), batched to [B, ...]:
             so latents do not depend on how a global batch is split across replicas
   synthetic sources also carry the ground-truth factors named in synthetic.FACTOR_KEYS.
 
-Determinism: the order of source videos comes from a seeded shuffle, every per-clip choice (stride,
-start, flip, crop) from stateless RNG keyed by (seed, global example number). So a run, and a run
-resumed at step k (`start_step=k` skips cheap indices/records before any decoding), see the same data.
+Determinism: the order of source videos comes from a stateless shuffle keyed by (seed, window
+number), every per-clip choice (stride, start, flip, crop) from stateless RNG keyed by (seed, global
+example number). So a run, and a run resumed at step k (`start_step=k` skips cheap indices/records
+before any decoding), see the same data, whatever TF's global seed is (Dataset.shuffle's order
+would change with tf.random.set_seed: the cached real-data statistics of evaluation once differed
+between a process that had trained a classifier and one that had not).
 Sharding: input pipeline i of n (tf.distribute.InputContext) sees only videos i, i+n, i+2n, ... of a
 synthetic set, or every n-th shard file (every n-th record when there are fewer files than pipelines).
 """
@@ -105,13 +108,24 @@ def _clip_indices(length, num_frames: int, max_stride: int, example_seed):
     return tf.minimum(start + stride * tf.range(num_frames), length - 1)
 
 
+def _stateless_shuffle(ds: tf.data.Dataset, window: int, seed: int) -> tf.data.Dataset:
+    """ds repeated forever, in windows of `window` consecutive elements each permuted by stateless
+    RNG keyed by (seed, window number): a function of `seed` alone."""
+    def permute(window_number, items):
+        key = tf.stack([tf.constant(seed, tf.int64), window_number])
+        order = tf.argsort(tf.random.stateless_uniform([tf.shape(items)[0]], seed=key))
+        return tf.data.Dataset.from_tensor_slices(tf.gather(items, order))
+
+    return ds.repeat().batch(window).enumerate().flat_map(permute)
+
+
 def _synthetic_source(data: DataConfig, seed: int, num_pipelines: int, pipeline_id: int):
     indices = tf.data.Dataset.range(pipeline_id, data.num_videos, num_pipelines)
     count = len(range(pipeline_id, data.num_videos, num_pipelines))
     if count == 0:
         raise ValueError(f"--num_videos={data.num_videos} is smaller than the number of input "
                          f"pipelines ({num_pipelines})")
-    indices = indices.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+    indices = _stateless_shuffle(indices, count, seed)        # one window = one epoch
     size, dataset = data.resolution, data.dataset
 
     def render(index, frames):
@@ -145,7 +159,7 @@ def _records_source(data: DataConfig, seed: int, num_pipelines: int, pipeline_id
         serialized = tf.data.TFRecordDataset(paths[pipeline_id::num_pipelines])
     else:
         serialized = tf.data.TFRecordDataset(paths).shard(num_pipelines, pipeline_id)
-    serialized = serialized.shuffle(data.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    serialized = _stateless_shuffle(serialized, data.shuffle_buffer, seed)
     size = data.resolution
 
     def element(blob, example_seed):

@@ -44,7 +44,9 @@ class ClassifierProtocol:
     steps: int = 400
     batch_size: int = 32
     width: int = 32
-    architecture: int = 2       # bumped when VideoClassifier changes: old caches then retrain
+    # Bumped when the classifier or the evaluation data changes, so old caches retrain:
+    # 2 = mean+max pooled features, 3 = data order independent of TF's global seed.
+    version: int = 3
 
 
 @keras.saving.register_keras_serializable(package="tfvidgen")

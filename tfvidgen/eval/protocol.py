@@ -128,7 +128,10 @@ def _generate(gan, latents: dict, batch_size: int = 32) -> np.ndarray:
     """Videos in [-1, 1] on the uint8 grid: what users receive (the export serves uint8, and
     real videos are uint8 too), so a checkpoint and its export evaluate alike."""
     n = len(next(iter(latents.values())))
-    fn = tf.function(lambda z: gan.generate(z, training=False))
+    @tf.function
+    def fn(z):
+        return gan.generate(z, training=False)
+
     chunks = [fn({k: v[i:i + batch_size] for k, v in latents.items()}).numpy()
               for i in range(0, n, batch_size)]
     return viz.to_uint8(np.concatenate(chunks)).astype(np.float32) / 127.5 - 1.0

@@ -1,7 +1,8 @@
 """`python -m tfvidgen.sample --workdir=W --num_videos=8 --seed=0 --output=samples.gif`.
 
-Writes videos from a workdir's latest checkpoint (the EMA generator when training kept one) as an
-animated GIF grid, an MP4 grid, or a PNG frame grid (one row per video).
+Writes videos from a workdir's latest checkpoint (the EMA generator when training kept one), or
+from an export (`--saved_model`: the same videos for the same flags), as an animated GIF grid, an
+MP4 grid, or a PNG frame grid (one row per video).
   --fix=appearance   every video shares the appearance latent (z_a), motion varies
   --fix=motion       every video shares the motion latent(s), appearance varies
   --fix=grid         rows share appearance, columns share motion (a sqrt(N) x sqrt(N) grid)

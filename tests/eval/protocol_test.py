@@ -27,7 +27,7 @@ def test_evaluate_model_reports_repeats_and_bounds_deterministically(trained, tm
     results = protocol.evaluate_model(gan, clf, p, real, log=lambda *_: None)
     assert {"is", "h_y", "h_y_given_v", "fd", "appearance_preservation"} <= set(results)
     assert "label_accuracy" not in results                                # unconditional
-    for name in ("is", "h_y", "h_y_given_v", "fd"):
+    for name in ("is", "h_y", "h_y_given_v", "fd", "appearance_preservation"):
         r = results[name]
         assert len(r["values"]) == 2 and r["mean"] == np.mean(r["values"])
     assert results["is"]["mathematical_bound"] == 8.0

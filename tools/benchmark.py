@@ -3,6 +3,7 @@
   python tools/benchmark.py --what=data          # renderer and input pipeline throughput
   python tools/benchmark.py --what=train         # train-step throughput: precision x jit_compile
   python tools/benchmark.py --what=serving --workdir=runs/quickstart   # exported SavedModel
+  python tools/benchmark.py --what=eval          # evaluation classifier and optical flow
 
 Numbers belong in the README's benchmark table, never in test assertions.
 """
@@ -20,7 +21,7 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-_WHAT = flags.DEFINE_multi_enum("what", ["data"], ["data", "train", "serving"],
+_WHAT = flags.DEFINE_multi_enum("what", ["data"], ["data", "train", "serving", "eval"],
                                 "What to measure.")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/quickstart",
                                "Trained workdir whose export --what=serving measures.")
@@ -148,6 +149,39 @@ def bench_serving(seconds: float, workdir: str) -> list[str]:
     return rows
 
 
+def bench_eval(seconds: float) -> list[str]:
+    """The evaluation classifier's training and inference, and the Horn-Schunck flow estimator."""
+    import tensorflow as tf
+
+    from tfvidgen.config import DataConfig
+    from tfvidgen.data import pipeline
+    from tfvidgen.eval import classifier, flow
+
+    rows = []
+    # (resolution, width, batch): `evaluate`'s default classifier at the quickstart size, and
+    # the test suite's one.
+    for res, width, batch_size in ((32, 32, 32), (16, 16, 16)):
+        data = DataConfig(dataset="synthetic_actions", resolution=res, num_frames=8,
+                          num_videos=256, max_stride=2)
+        batch = next(iter(pipeline.make_dataset(data, batch_size, 0)))
+        model = classifier.VideoClassifier(8, 8, width)
+        step = classifier.make_train_step(model)
+        rate = _rate(lambda: step(batch), batch_size, seconds)
+        rows.append(f"| evaluation classifier train step, width {width} | {res}x{res}x8, batch "
+                    f"{batch_size} | {rate:.0f} videos/s |")
+        videos = batch["video"].numpy()
+        rate = _rate(lambda: classifier.predict(model, videos), batch_size, seconds)
+        rows.append(f"| evaluation classifier inference, width {width} | {res}x{res}x8, batch "
+                    f"{batch_size} | {rate:.0f} videos/s |")
+        print(rows[-1], file=sys.stderr, flush=True)
+    frames = tf.random.uniform([8, 64, 64, 3], -1, 1, seed=0)
+    estimate = tf.function(lambda a, b: flow.horn_schunck(a, b))
+    rate = _rate(lambda: estimate(frames[:-1], frames[1:]).numpy(), 7, seconds)
+    rows.append(f"| Horn-Schunck flow (3 levels x 60 iterations) | 64x64 frame pairs, batch 7 | "
+                f"{rate:.0f} pairs/s |")
+    return rows
+
+
 def main(argv):
     del argv
     print(f"# {os.cpu_count()} CPU cores, numpy {np.__version__}")
@@ -161,6 +195,9 @@ def main(argv):
             print(row, flush=True)
     if "serving" in _WHAT.value:
         for row in bench_serving(_SECONDS.value, _WORKDIR.value):
+            print(row, flush=True)
+    if "eval" in _WHAT.value:
+        for row in bench_eval(_SECONDS.value):
             print(row, flush=True)
     print(f"# peak RSS {_peak_rss_mb():.0f} MB")
 

@@ -23,7 +23,7 @@ from tfvidgen.config import DataConfig
 from tfvidgen.data import pipeline
 
 __all__ = ["VideoClassifier", "ClassifierProtocol", "train_classifier", "load_or_train",
-           "predict", "test_split", "train_on_arrays", "real_test_accuracy"]
+           "predict", "test_split", "train_on_arrays", "real_test_accuracy", "make_train_step"]
 
 WEIGHTS, META = "classifier.weights.h5", "classifier.json"
 _TEST_SEED_OFFSET = 1_000_003       # synthetic test videos come from another seed: disjoint
@@ -150,8 +150,8 @@ def _accuracy(model, p: ClassifierProtocol, batches: int) -> dict:
     return result
 
 
-def _fit(model, batches, steps: int, log, tag: str = "classifier") -> None:
-    """Adam(2e-3) on the action (+ identity) cross-entropy for `steps` batches."""
+def make_train_step(model):
+    """A traced step: Adam(2e-3) on the action (+ identity) cross-entropy of one batch."""
     optimizer = keras.optimizers.Adam(2e-3)
 
     @tf.function
@@ -162,6 +162,11 @@ def _fit(model, batches, steps: int, log, tag: str = "classifier") -> None:
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
+    return step
+
+
+def _fit(model, batches, steps: int, log, tag: str = "classifier") -> None:
+    step = make_train_step(model)
     start = time.time()
     for i in range(1, steps + 1):
         loss = float(step(next(batches)))

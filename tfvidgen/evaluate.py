@@ -1,11 +1,12 @@
 """`python -m tfvidgen.evaluate --workdir=W [--num_samples=256 --repeats=3 --metrics=is,fd,...]`.
 
-Samples the latest checkpoint (or, with --saved_model, an export of it: the same videos up to the
-export's uint8 output, which evaluation applies to checkpoints too), classifies the videos with the dataset's evaluation classifier
-(trained once on real training videos and cached in --classifier_dir, default <workdir>/eval/
-classifier), and writes <workdir>/eval/metrics.json, metrics.md and TensorBoard scalars, each
-metric as mean +- std over --repeats sample sets beside its experimental bound (the same metric on
-real test videos) and mathematical bound. See tfvidgen/eval/protocol.py for the definitions.
+Samples the latest checkpoint (or, with --saved_model, an export: videos are scored on the uint8
+grid the export serves, so both give the same numbers), classifies the videos with the dataset's
+evaluation classifier (trained once on real training videos and cached in --classifier_dir,
+default <workdir>/eval/classifier), and writes <workdir>/eval/metrics.json, metrics.md and
+TensorBoard scalars, each metric as mean +- std over --repeats sample sets beside its experimental
+bound (the same metric on real test videos) and mathematical bound. See tfvidgen/eval/protocol.py
+for the definitions.
 """
 
 import dataclasses

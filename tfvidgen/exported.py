@@ -13,11 +13,9 @@ import dataclasses
 import json
 import os
 
-import numpy as np
 import tensorflow as tf
 
 from tfvidgen.config import Config
-
 from tfvidgen.export import ASSET_FILE
 
 __all__ = ["ExportedGenerator", "ExportedConfig", "load_generator"]
@@ -69,8 +67,7 @@ class ExportedGenerator:
     def generate(self, latents: dict, training: bool = False):
         """Video [B, T, H, W, 3] float32 in [-1, 1], from the uint8 the SavedModel serves."""
         del training
-        inputs = {k: tf.convert_to_tensor(np.asarray(v) if not tf.is_tensor(v) else v)
-                  for k, v in latents.items()}
+        inputs = {k: tf.convert_to_tensor(v) for k, v in latents.items()}
         video = self._signatures["serving_default"](**inputs)["video"]
         return tf.cast(video, tf.float32) / 127.5 - 1.0
 

@@ -128,6 +128,7 @@ def _generate(gan, latents: dict, batch_size: int = 32) -> np.ndarray:
     """Videos in [-1, 1] on the uint8 grid: what users receive (the export serves uint8, and
     real videos are uint8 too), so a checkpoint and its export evaluate alike."""
     n = len(next(iter(latents.values())))
+
     @tf.function
     def fn(z):
         return gan.generate(z, training=False)

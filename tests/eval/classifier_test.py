@@ -50,12 +50,18 @@ def _scores(clf, videos, labels, real_features, rer):
 
 def test_real_videos_beat_noise_and_frozen_videos(trained):
     _, clf, meta = trained
-    reference = classifier.predict(clf, _real(0)[0])["features"]
+    reference_out = classifier.predict(clf, _real(0)[0])
+    reference = reference_out["features"]
     real, labels = _real(96)
     noise = np.random.default_rng(0).uniform(-1, 1, real.shape).astype(np.float32)
     frozen = np.repeat(real[:, :1], real.shape[1], axis=1)          # first frame repeated
     s_real, s_noise, s_frozen = (_scores(clf, v, labels, reference, meta["test_accuracy"])
                                  for v in (real, noise, frozen))
+    # Another real set scores near the experimental bound (the metrics of the reference set).
+    bound_is = metrics.inception_score(reference_out["action"])
+    bound_h = metrics.conditional_entropy(reference_out["action"])
+    assert abs(s_real["is"] - bound_is) < 0.15 * bound_is, (s_real, bound_is)
+    assert abs(s_real["h_y_given_v"] - bound_h) < 0.15, (s_real, bound_h)
     for bad in (s_noise, s_frozen):
         assert s_real["fd"] < bad["fd"] / 2, (s_real, bad)
         assert s_real["is"] > bad["is"] + 1, (s_real, bad)

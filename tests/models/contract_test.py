@@ -27,6 +27,8 @@ def test_generate_shape_dtype_range_and_reproducible_sampling(key):
     np.testing.assert_array_equal(model.generate(model.sample_inputs(3, seed=7)).numpy(), video)
     assert not np.allclose(model.generate(model.sample_inputs(3, seed=8)).numpy(), video)
     assert set(model.sample_inputs(1, 0)) == set(model.latent_specs())
+    # Sampling, serving and evaluation read these two fields of every model's cfg.
+    assert model.cfg.conditional is False and model.cfg.num_classes == 5
 
 
 def test_model_params_are_strict(key):

@@ -186,7 +186,7 @@ def test_versions_increment_never_overwrite_and_a_crash_leaves_nothing_visible(
 
 
 def test_export_cli_prints_signatures_and_refuses_to_overwrite(tmp_path, trained_workdir):
-    from tests.train_lib_test import _env
+    from tests.helpers import subprocess_env as _env
     workdir, _ = trained_workdir
     cmd = [sys.executable, "-m", "tfvidgen.export", f"--workdir={workdir}",
            f"--export_base={tmp_path / 'exp'}", "--version=4"]

@@ -1,10 +1,35 @@
-"""Tiny configurations shared by the tests (CPU, seconds per step)."""
+"""Tiny configurations and helpers shared by the tests (CPU, seconds per step)."""
+
+import dataclasses
+import os
+import sys
 
 import keras
+import numpy as np
 
 from tfvidgen import models
 from tfvidgen.config import Config, DataConfig, RuntimeConfig, TrainConfig
-from tfvidgen.eval import classifier
+from tfvidgen.data import synthetic
+from tfvidgen.eval import classifier, metrics
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_FLAGS = ["--model=g3an", "--dataset=synthetic_shapes", "--resolution=16", "--num_frames=4",
+              "--num_videos=64", "--video_length=16", "--batch_size=4",
+              "--model_param=base_channels=4", "--model_param=d_channels=4",
+              "--model_param=z_appearance=8", "--model_param=z_motion=4",
+              # Pinned, not auto: the suite computes the same numbers on every kind of CPU.
+              "--mixed_precision=float32"]
+
+
+def train_cmd(workdir, *extra):
+    """`python -m tfvidgen.train` of a tiny G3AN writing to workdir."""
+    return [sys.executable, "-m", "tfvidgen.train", *TINY_FLAGS, f"--workdir={workdir}", *extra]
+
+
+def subprocess_env(**extra):
+    """The environment of a tfvidgen subprocess: quiet TF, this checkout importable."""
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO, **extra}
+
 
 TINY_G3AN = {"base_channels": 4, "d_channels": 4, "z_appearance": 8, "z_motion": 4}
 
@@ -15,8 +40,10 @@ def tiny_config(model="g3an", workdir="unused", **params) -> Config:
                   data=DataConfig(dataset="synthetic_shapes", resolution=16, num_frames=4,
                                   num_videos=64, video_length=16),
                   train=TrainConfig(batch_size=4, train_steps=2),
-                  runtime=RuntimeConfig(workdir=workdir, log_every=1, checkpoint_every=1,
-                                        sample_every=1, num_sample_videos=2)).validate()
+                  # float32, not auto: tests compute the same numbers on every kind of CPU.
+                  runtime=RuntimeConfig(workdir=workdir, mixed_precision="float32", log_every=1,
+                                        checkpoint_every=1, sample_every=1,
+                                        num_sample_videos=2)).validate()
 
 
 def tiny_model(config=None, num_classes=5):
@@ -41,3 +68,48 @@ def eval_config(**params) -> Config:
 def eval_gan(**params):
     """An untrained tiny G3AN of eval_config(**params)."""
     return tiny_model(eval_config(**params), num_classes=CLASSIFIER_PROTOCOL.num_classes)
+
+
+def real_test_videos(offset: int, count: int = 96):
+    """(videos, labels) of CLASSIFIER_PROTOCOL's real test split, starting at video `offset`."""
+    batches = list(classifier.test_split(CLASSIFIER_PROTOCOL, 32).skip(offset // 32)
+                   .take(count // 32))
+    return (np.concatenate([b["video"].numpy() for b in batches]),
+            np.concatenate([b["label"].numpy() for b in batches]))
+
+
+def set_scores(clf, videos, labels, real_features, rer) -> dict:
+    """H(y|v), IS, FD against real_features and S3 (60-step SeR: enough to rank) of one set."""
+    out = classifier.predict(clf, videos)
+    on_videos = classifier.train_on_arrays(
+        videos, labels, dataclasses.replace(CLASSIFIER_PROTOCOL, steps=60), log=lambda *_: None)
+    res = float((out["action"].argmax(1) == labels).mean())
+    return {"h_y_given_v": metrics.conditional_entropy(out["action"]),
+            "is": metrics.inception_score(out["action"]),
+            "fd": metrics.frechet_distance_from_features(out["features"], real_features),
+            "s3": metrics.s3_score(classifier.real_test_accuracy(on_videos, CLASSIFIER_PROTOCOL),
+                                   res, rer)}
+
+
+def identity_groups(groups: int = 16, per_group: int = 4, seed: int = 3):
+    """Two sets of `groups` x `per_group` videos at CLASSIFIER_PROTOCOL's size: in `shared`, each
+    group keeps one actor and background while the motion varies; `shuffled` is the same videos
+    with the actor redrawn per video."""
+    rng = np.random.default_rng(seed)
+    shared, shuffled = [], []
+    for group in range(groups):
+        base = synthetic.sample_factors("synthetic_actions", 99, group)
+        for k in range(per_group):
+            motion = synthetic.sample_factors("synthetic_actions", 98, group * per_group + k)
+            same = dataclasses.replace(motion, actor=base.actor, background=base.background)
+            other = dataclasses.replace(same, actor=int(rng.integers(len(synthetic.ACTORS))))
+            for target, factors in ((shared, same), (shuffled, other)):
+                frames = synthetic.render_actions(factors, range(0, 16, 2), 16)
+                target.append(frames.astype(np.float32) / 127.5 - 1.0)
+    return np.stack(shared), np.stack(shuffled)
+
+
+def identity_share(clf, videos, per_group: int = 4) -> float:
+    """Share of videos whose predicted identity equals their group's first video's."""
+    ids = classifier.predict(clf, videos)["identity"].argmax(1).reshape(-1, per_group)
+    return float((ids[:, 1:] == ids[:, :1]).mean())

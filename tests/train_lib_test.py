@@ -14,25 +14,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import tiny_config, tiny_model
+from tests.helpers import REPO, tiny_config, tiny_model
+from tests.helpers import subprocess_env as _env
+from tests.helpers import train_cmd as _train_cmd
 from tfvidgen import callbacks, train_lib
 from tfvidgen.data import pipeline
 from tfvidgen.models import g3an
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY_FLAGS = ["--model=g3an", "--dataset=synthetic_shapes", "--resolution=16", "--num_frames=4",
-              "--num_videos=64", "--video_length=16", "--batch_size=4",
-              "--model_param=base_channels=4", "--model_param=d_channels=4",
-              "--model_param=z_appearance=8", "--model_param=z_motion=4"]
-
-
-def _train_cmd(workdir, *extra):
-    return [sys.executable, "-m", "tfvidgen.train", *TINY_FLAGS, f"--workdir={workdir}", *extra]
-
-
-def _env(**extra):
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO, **extra}
-
 
 def test_two_replicas_give_the_single_device_update():
     """Same global batch, same latents (drawn from per-example keys): 1 vs 2 replicas agree.

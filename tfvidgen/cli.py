@@ -38,7 +38,8 @@ _HELP = {
     "workdir": "Output directory: checkpoints, TensorBoard events, config.json, flags.cfg.",
     "strategy": "tf.distribute strategy: default, mirrored or multi_worker (TF_CONFIG).",
     "num_cpu_replicas": "Split the CPU into N logical devices (MirroredStrategy without GPUs).",
-    "mixed_precision": "Keras dtype policy: float32 or mixed_bfloat16.",
+    "mixed_precision": "Keras dtype policy: auto (bfloat16 only where the hardware computes it "
+                       "natively, else float32), float32 or mixed_bfloat16.",
     "jit_compile": "XLA-compile the per-replica training step (slow for conv models on CPU).",
     "seed": "Seed of initialisation, data order, augmentation and latents.",
     "checkpoint_every": "Steps between checkpoints.",

@@ -16,7 +16,7 @@ __all__ = ["DataConfig", "TrainConfig", "RuntimeConfig", "Config", "DATASETS", "
 
 DATASETS = ("synthetic_actions", "synthetic_shapes", "records")
 STRATEGIES = ("default", "mirrored", "multi_worker")
-PRECISIONS = ("float32", "mixed_bfloat16")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 MODEL_KEYS = ("g3an", "inmodegan", "mvt_tsa", "twostreamvan", "dual_mtgan")
 
 
@@ -80,7 +80,8 @@ class RuntimeConfig:
       workdir: output directory (checkpoints, TensorBoard events, config.json, samples).
       strategy: tf.distribute strategy: default (one device), mirrored, multi_worker (TF_CONFIG).
       num_cpu_replicas: split the CPU into N logical devices (mirrored on a machine without GPUs).
-      mixed_precision: float32 or mixed_bfloat16 Keras dtype policy.
+      mixed_precision: Keras dtype policy: auto (mixed_bfloat16 where the hardware computes
+        bfloat16 natively, else float32: hardware.resolve_precision), float32 or mixed_bfloat16.
       jit_compile: XLA-compile the training step (slow for conv models on CPU; see README).
       seed: seed of data order, augmentation, latents and initialisation.
       checkpoint_every: steps between checkpoints (a final one is always written).
@@ -94,7 +95,7 @@ class RuntimeConfig:
     workdir: str = "runs/default"
     strategy: str = "default"
     num_cpu_replicas: int = 0
-    mixed_precision: str = "float32"
+    mixed_precision: str = "auto"
     jit_compile: bool = False
     seed: int = 0
     checkpoint_every: int = 500

@@ -34,6 +34,9 @@ def define_flags() -> None:
     flags.DEFINE_integer("classifier_steps", 400, "Training steps of a new classifier.",
                          lower_bound=1)
     flags.DEFINE_integer("seed", 0, "Sampling seed of the first repeat.")
+    flags.DEFINE_enum("mixed_precision", "auto", ["auto", "float32", "mixed_bfloat16"],
+                      "Keras policy for training a new evaluation classifier (auto: bfloat16 only "
+                      "where the hardware has it); scoring is always float32.")
     flags.DEFINE_string("feature_model", None, "SavedModel dir of a video feature extractor (e.g. "
                         "an I3D you exported) for FVD-style fd_external.")
 
@@ -79,8 +82,11 @@ def main(argv):
     clf_protocol = classifier_lib.ClassifierProtocol(
         d.dataset, d.data_dir, d.resolution, d.num_frames, d.max_stride, info["num_classes"],
         info["num_identities"], steps=FLAGS.classifier_steps)
+    from tfvidgen import hardware
+    precision = hardware.choose_precision(FLAGS.mixed_precision)
     clf, clf_meta = classifier_lib.load_or_train(
-        clf_protocol, FLAGS.classifier_dir or os.path.join(eval_dir, "classifier"))
+        clf_protocol, FLAGS.classifier_dir or os.path.join(eval_dir, "classifier"),
+        precision=precision)
     feature_fn, feature_sha = None, ""
     if FLAGS.feature_model:
         try:

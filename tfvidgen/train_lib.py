@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tfvidgen import callbacks, distribute, models
+from tfvidgen import callbacks, distribute, hardware, models
 from tfvidgen.config import Config
 from tfvidgen.data import pipeline
 
@@ -84,7 +84,8 @@ def run(config: Config, flags_writer=None) -> dict:
     """
     rt, train = config.runtime, config.train
     distribute.split_cpu(rt.num_cpu_replicas)
-    keras.mixed_precision.set_global_policy(rt.mixed_precision)
+    precision = hardware.choose_precision(rt.mixed_precision)
+    keras.mixed_precision.set_global_policy(precision)
     keras.utils.set_random_seed(rt.seed)
     strategy = distribute.make_strategy(rt)
     if train.batch_size % strategy.num_replicas_in_sync:
@@ -139,7 +140,7 @@ def run(config: Config, flags_writer=None) -> dict:
              callbacks.VideoSamples(writer, rt.sample_every, model, sample_latents),
              profiler, checkpointer]
     print(f"training {config.model} on {config.data.dataset} with {strategy.num_replicas_in_sync} "
-          f"replica(s), global batch {train.batch_size}, steps {start} -> {train.train_steps}, "
+          f"replica(s), global batch {train.batch_size}, {precision}, steps {start} -> {train.train_steps}, "
           f"workdir {workdir}", flush=True)
     logs: dict = {}
     iterator = iter(dataset)

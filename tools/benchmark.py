@@ -18,6 +18,8 @@ import time
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
+import tfvidgen  # noqa: E402,F401  (oneDNN default before TensorFlow loads)
+
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
@@ -26,6 +28,9 @@ _WHAT = flags.DEFINE_multi_enum("what", ["data"], ["data", "train", "serving", "
 _WORKDIR = flags.DEFINE_string("workdir", "runs/quickstart",
                                "Trained workdir whose export --what=serving measures.")
 _SECONDS = flags.DEFINE_float("seconds", 10.0, "Minimum measuring time per row.")
+_PRECISION = flags.DEFINE_list("precision", ["auto"], "Keras policies for --what=train: auto (this "
+                               "machine's choice), float32, mixed_bfloat16.")
+_JIT = flags.DEFINE_bool("jit", False, "Also time the small model with jit_compile=True.")
 
 
 def _peak_rss_mb() -> float:
@@ -88,12 +93,15 @@ _TRAIN_SETUPS = {
     # name: (resolution, frames, model params, global batch)
     "G3AN quickstart (32x32x8, ch16)": (32, 8, {"base_channels": 16, "d_channels": 16,
                                                 "z_appearance": 32, "z_motion": 8}, 16),
-    "G3AN paper size (64x64x16, ch64)": (64, 16, {}, 4),
+    # The paper configuration, batch 16: how the official PyTorch code is compared.
+    "G3AN paper (64x64x16, z_a 128, z_m 10), F-SA on": (64, 16, {}, 16),
+    "G3AN paper (64x64x16, z_a 128, z_m 10), F-SA off": (64, 16, {"attention": False}, 16),
 }
 
 
-def bench_train(seconds: float) -> list[str]:
-    """Videos/s of the traced train step (data excluded) for precision x jit_compile."""
+def bench_train(seconds: float, precisions: list[str], with_jit: bool) -> list[str]:
+    """The traced train step (data excluded) per precision (x jit_compile for the small model);
+    for the paper configuration also the time to sample one batch with the generator."""
     import keras
     import tensorflow as tf
 
@@ -103,10 +111,9 @@ def bench_train(seconds: float) -> list[str]:
 
     rows = []
     for name, (res, frames, params, batch_size) in _TRAIN_SETUPS.items():
-        for precision in ("float32", "mixed_bfloat16"):
-            for jit in (False, True):
-                if jit and "paper" in name:
-                    continue          # XLA on CPU is 20-60x slower; one model shows it
+        paper = "paper" in name
+        for precision in precisions:
+            for jit in (False, True) if with_jit and not paper else (False,):
                 keras.mixed_precision.set_global_policy(precision)
                 config = Config(model="g3an", model_params=params,
                                 data=DataConfig(resolution=res, num_frames=frames, num_videos=256,
@@ -119,11 +126,21 @@ def bench_train(seconds: float) -> list[str]:
                 start = time.perf_counter()
                 step(batch)
                 compile_s = time.perf_counter() - start
-                budget = seconds if not jit else min(seconds, 5.0)
+                # Paper-size steps take seconds each: a few suffice.
+                budget = min(seconds, 5.0) if jit else (seconds if not paper else 3 * compile_s)
                 rate = _rate(lambda: step(batch), batch_size, budget)
-                rows.append(f"| train step {name}, {precision}, jit_compile={jit} | batch "
-                            f"{batch_size} | {rate:.1f} videos/s (trace+compile {compile_s:.0f} s) |")
-                print(rows[-1], file=sys.stderr, flush=True)
+                row = (f"| train step {name}, {precision}, jit_compile={jit} | batch {batch_size}"
+                       f" | {rate:.1f} videos/s = {batch_size / rate:.2f} s/step (trace+compile "
+                       f"{compile_s:.0f} s) |")
+                rows.append(row)
+                print(row, file=sys.stderr, flush=True)
+                if paper:
+                    latents = model.sample_inputs(batch_size, 0)
+                    generate = tf.function(lambda z: model.generate(z, training=False))
+                    rate = _rate(lambda: generate(latents).numpy(), batch_size, budget)
+                    rows.append(f"| sample {name}, {precision} | batch {batch_size} | "
+                                f"{batch_size / rate:.2f} s per batch |")
+                    print(rows[-1], file=sys.stderr, flush=True)
     keras.mixed_precision.set_global_policy("float32")
     return rows
 
@@ -184,14 +201,17 @@ def bench_eval(seconds: float) -> list[str]:
 
 def main(argv):
     del argv
-    print(f"# {os.cpu_count()} CPU cores, numpy {np.__version__}")
+    from tfvidgen import hardware
+    precisions = [hardware.resolve_precision(p) for p in _PRECISION.value]
+    print(f"# {hardware.describe(_PRECISION.value[0], precisions[0])}")
+    print(f"# numpy {np.__version__}")
     print("| what | shape | throughput |")
     print("|---|---|---|")
     if "data" in _WHAT.value:
         for row in bench_data(_SECONDS.value):
             print(row, flush=True)
     if "train" in _WHAT.value:
-        for row in bench_train(_SECONDS.value):
+        for row in bench_train(_SECONDS.value, precisions, _JIT.value):
             print(row, flush=True)
     if "serving" in _WHAT.value:
         for row in bench_serving(_SECONDS.value, _WORKDIR.value):

@@ -25,6 +25,8 @@ import re
 import sys
 import time
 
+import tfvidgen  # noqa: F401  (oneDNN default before TensorFlow loads)
+
 import numpy as np
 from absl import app, flags, logging
 

@@ -1,0 +1,180 @@
+"""What this machine computes fast: oneDNN by default on x86, and the `auto` precision policy.
+
+Why oneDNN: TensorFlow turns its oneDNN kernels on by itself only on CPUs with AVX-512
+VNNI/BF16/AMX; elsewhere (e.g. AVX2-only AMD EPYC) its Eigen fallback ran G3AN's training step ~24x
+slower (STACK.md). The switch is read when TensorFlow loads, so `tfvidgen/__init__.py` calls
+`default_onednn()` before anything imports TensorFlow; a value the user set always wins.
+
+Why `auto`: bfloat16 is native only on x86 CPUs with avx512_bf16/amx_bf16, NVIDIA GPUs of
+compute capability >= 8.0 and TPUs; elsewhere it is emulated (~35-40x slower than float32 on an
+AVX2 CPU). float16 is not chosen by `auto`: the models have not been validated with loss scaling
+in it, so pre-Ampere GPUs get float32 (explicit `mixed_float16` is not offered either).
+
+This module does not import TensorFlow at import time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import sys
+
+__all__ = ["default_onednn", "onednn_enabled", "onednn_state", "CpuInfo", "cpu_info", "resolve_precision",
+           "describe", "choose_precision", "emulated_bfloat16_warning", "BF16_CPU_FLAGS", "ONEDNN_VAR"]
+
+ONEDNN_VAR = "TF_ENABLE_ONEDNN_OPTS"
+#: /proc/cpuinfo flags of x86 CPUs that compute bfloat16 natively.
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+#: flags worth naming in a start-up line or a benchmark header.
+_REPORTED_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16",
+                   "amx_tile", "asimd", "bf16")
+_X86 = ("x86_64", "amd64", "i386", "i686")
+
+# What default_onednn() did: "set" (we turned it on), "user" (left the user's value), "late"
+# (TensorFlow was already loaded), "not_x86".
+_onednn_action = "unset"
+
+
+def default_onednn() -> str:
+    """Sets TF_ENABLE_ONEDNN_OPTS=1 on x86 unless the user set it or TensorFlow is loaded."""
+    global _onednn_action
+    if ONEDNN_VAR in os.environ:
+        _onednn_action = "user"
+    elif platform.machine().lower() not in _X86:
+        _onednn_action = "not_x86"
+    elif "tensorflow" in sys.modules:
+        _onednn_action = "late"
+    else:
+        os.environ[ONEDNN_VAR] = "1"
+        _onednn_action = "set"
+    return _onednn_action
+
+
+def onednn_enabled() -> bool | None:
+    """Whether the loaded TensorFlow runs oneDNN kernels (None before TensorFlow is imported)."""
+    if "tensorflow" not in sys.modules:
+        return None
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):      # private API: absent in some builds
+        return None
+
+
+def onednn_state() -> str:
+    """One phrase: whether oneDNN is on and who decided it."""
+    value = os.environ.get(ONEDNN_VAR)
+    enabled = onednn_enabled()
+    if enabled is None:
+        enabled = value is not None and value.strip().lower() in ("1", "true", "yes", "on")
+    state = "on" if enabled else "off"
+    if _onednn_action == "set":
+        return f"oneDNN {state} (set by tfvidgen; {ONEDNN_VAR}=0 turns it off)"
+    if _onednn_action == "late":
+        return (f"oneDNN {state} (TensorFlow's default: it was imported before tfvidgen; set "
+                f"{ONEDNN_VAR}=1 before importing it)")
+    if value is None:
+        return f"oneDNN {state} (TensorFlow's default)"
+    return f"oneDNN {state} ({ONEDNN_VAR}={value} set by the user)"
+
+
+@dataclasses.dataclass(frozen=True)
+class CpuInfo:
+    model: str
+    cores: int
+    flags: frozenset
+
+    @property
+    def native_bfloat16(self) -> bool:
+        return any(f in self.flags for f in BF16_CPU_FLAGS)
+
+    def reported_flags(self) -> str:
+        present = [f for f in _REPORTED_FLAGS if f in self.flags]
+        return " ".join(present) or "none of " + " ".join(_REPORTED_FLAGS)
+
+
+def cpu_info(cpuinfo_path: str = "/proc/cpuinfo") -> CpuInfo:
+    """CPU model, logical core count and feature flags (Linux /proc/cpuinfo; else platform)."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open(cpuinfo_path) as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "Model", "cpu model") and value.strip():
+                    model = value.strip()
+                elif key in ("flags", "Features") and not flags:
+                    flags = set(value.split())
+    except OSError:
+        pass
+    return CpuInfo(model=model, cores=os.cpu_count() or 1, flags=frozenset(flags))
+
+
+def _accelerators() -> list[tuple[str, str, object]]:
+    """[(kind, name, detail)] for visible GPUs (detail = compute capability) and TPUs."""
+    import tensorflow as tf
+
+    found = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(gpu)
+        found.append(("GPU", details.get("device_name", gpu.name),
+                      details.get("compute_capability")))
+    found += [("TPU", d.name, None) for d in tf.config.list_logical_devices("TPU")]
+    return found
+
+
+def resolve_precision(requested: str, cpu: CpuInfo | None = None,
+                      accelerators: list | None = None) -> str:
+    """`auto` -> mixed_bfloat16 where bfloat16 is native (see module docstring), else float32.
+
+    Explicit values pass through unchanged. `cpu` and `accelerators` default to this machine's.
+    """
+    if requested != "auto":
+        return requested
+    accelerators = _accelerators() if accelerators is None else accelerators
+    if accelerators:
+        # Mixed precision runs every accelerator alike: bfloat16 only if all of them have it.
+        native = all(kind == "TPU" or (capability is not None and tuple(capability) >= (8, 0))
+                     for kind, _, capability in accelerators)
+        return "mixed_bfloat16" if native else "float32"
+    cpu = cpu or cpu_info()
+    return "mixed_bfloat16" if cpu.native_bfloat16 else "float32"
+
+
+def emulated_bfloat16_warning(policy: str, cpu: CpuInfo | None = None,
+                              accelerators: list | None = None) -> str | None:
+    """A warning when mixed_bfloat16 was asked for on hardware that only emulates bfloat16."""
+    if policy != "mixed_bfloat16" or resolve_precision("auto", cpu, accelerators) == policy:
+        return None
+    return ("warning: --mixed_precision=mixed_bfloat16 on hardware without native bfloat16 "
+            "(no avx512_bf16/amx_bf16 CPU flag, no GPU of compute capability >= 8.0): it is "
+            "emulated and expected to run ~10-40x slower than float32. Use "
+            "--mixed_precision=auto (or float32).")
+
+
+def choose_precision(requested: str, log=None) -> str:
+    """Resolves `requested` for this machine and prints the start-up line (plus the emulated
+    bfloat16 warning where it applies). Returns the Keras policy name; does not set it."""
+    log = log or (lambda message: print(message, flush=True))
+    policy = resolve_precision(requested)
+    log(describe(requested, policy))
+    warning = emulated_bfloat16_warning(policy)
+    if warning:
+        log(warning)
+    return policy
+
+
+def describe(requested: str, policy: str, cpu: CpuInfo | None = None,
+             accelerators: list | None = None) -> str:
+    """The start-up line: device, its relevant features, oneDNN state and the chosen policy."""
+    accelerators = _accelerators() if accelerators is None else accelerators
+    cpu = cpu or cpu_info()
+    if accelerators:
+        device = ", ".join(f"{kind} {name}" + (f" (compute capability "
+                                                f"{'.'.join(map(str, cap))})" if cap else "")
+                           for kind, name, cap in accelerators)
+    else:
+        device = f"CPU {cpu.model}, {cpu.cores} cores, flags: {cpu.reported_flags()}"
+    chosen = f"{policy} (auto)" if requested == "auto" else f"{policy} (requested)"
+    return f"hardware: {device}; {onednn_state()}; precision {chosen}"

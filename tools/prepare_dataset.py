@@ -9,8 +9,13 @@ Layouts:
 Videos are decoded with PyAV (mp4, avi, mov, mkv, webm, ...) or imageio (gif), centre-cropped to a
 square, resized to --resolution and stored JPEG-encoded (or raw with --encoding=raw). A file that
 cannot be decoded is skipped with a warning and listed in the manifest with the reason; an empty
-input or a layout that does not match is one clear error. Shards and the manifest are written under
-temporary names and renamed when complete.
+input or a layout that does not match is one clear error.
+
+The dataset is built in a hidden staging folder next to --output_dir (`.<name>.partial-<pid>`) and
+swapped in only when complete (one atomic rename-exchange on Linux), so --output_dir always holds
+either the complete old dataset or the complete new one: a killed run or a full disk changes
+nothing, and the next run removes the leftovers. An existing --output_dir that is not a prepared
+dataset (non-empty, no manifest.json) is refused rather than replaced.
 
   python tools/prepare_dataset.py --input_dir=~/weizmann --layout=weizmann \
       --output_dir=data/weizmann64 --resolution=64
@@ -19,9 +24,12 @@ temporary names and renamed when complete.
 from __future__ import annotations
 
 import collections
+import ctypes
+import errno
 import hashlib
 import os
 import re
+import shutil
 import sys
 import time
 
@@ -29,6 +37,9 @@ import tfvidgen  # noqa: F401  (oneDNN default before TensorFlow loads)
 
 import numpy as np
 from absl import app, flags, logging
+
+__all__ = ["LAYOUTS", "LayoutError", "OutputDirError", "discover", "decode_video",
+           "center_crop_resize", "prepare"]
 
 LAYOUTS = ("class_folders", "weizmann", "frame_folders")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".m4v", ".gif")
@@ -40,6 +51,10 @@ _UCF_GROUP = re.compile(r"_g(\d+)_")
 
 class LayoutError(ValueError):
     """The input folder does not match the requested layout (or is empty)."""
+
+
+class OutputDirError(ValueError):
+    """--output_dir exists but is not a prepared dataset: replacing it could delete user files."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -154,17 +169,42 @@ def prepare(input_dir: str, layout: str, output_dir: str, resolution: int = 64,
             encoding: str = "jpeg", jpeg_quality: int = 95, videos_per_shard: int = 256,
             max_frames: int = 0, min_frames: int = 2, test_fraction: float = 0.0,
             progress_every: int = 25) -> dict:
-    """Runs the conversion and returns the manifest dict (also written to output_dir)."""
+    """Converts input_dir into shards plus manifest.json, replacing output_dir only when complete.
+
+    Returns:
+      The manifest dict (also written to output_dir/manifest.json).
+
+    Raises:
+      LayoutError: the input is empty, does not match `layout`, or holds no decodable video.
+      OutputDirError: output_dir exists and is not a prepared dataset.
+      OSError: writing failed (e.g. disk full); output_dir is then unchanged.
+    """
     items = discover(input_dir, layout)
+    target = _check_output_dir(output_dir)
+    staging = _staging_path(target, "partial")
+    os.mkdir(staging)
+    try:
+        manifest = _convert(items, input_dir, layout, staging, resolution=resolution,
+                            encoding=encoding, jpeg_quality=jpeg_quality,
+                            videos_per_shard=videos_per_shard, max_frames=max_frames,
+                            min_frames=min_frames, test_fraction=test_fraction,
+                            progress_every=progress_every)
+        _swap_into_place(staging, target)
+    except BaseException:
+        # Also on KeyboardInterrupt; only SIGKILL leaves the staging folder, for the next run.
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _convert(items, input_dir, layout, out_dir, *, resolution, encoding, jpeg_quality,
+             videos_per_shard, max_frames, min_frames, test_fraction, progress_every) -> dict:
+    """Decodes every item into shards in out_dir and writes the manifest there last."""
     from tfvidgen.data import records   # imports TensorFlow: only once the input looks right
     class_names = sorted({c for _, c, _ in items})
     identity_names = sorted({i for _, _, i in items if i is not None})
-    os.makedirs(output_dir, exist_ok=True)
-    for stale in os.listdir(output_dir):          # leftovers of a killed run
-        if stale.endswith(".partial"):
-            os.remove(os.path.join(output_dir, stale))
-    writers = {"train": records.ShardWriter(output_dir, "train", videos_per_shard),
-               "test": records.ShardWriter(output_dir, "test", videos_per_shard)}
+    writers = {"train": records.ShardWriter(out_dir, "train", videos_per_shard),
+               "test": records.ShardWriter(out_dir, "test", videos_per_shard)}
     counts = collections.Counter()
     lengths, skipped = [], []
     start = time.time()
@@ -205,8 +245,105 @@ def prepare(input_dir: str, layout: str, output_dir: str, resolution: int = 64,
         "splits": {split: shards for split, shards in splits.items() if shards},
         "skipped": skipped,
     }
-    records.write_manifest(output_dir, manifest)
+    records.write_manifest(out_dir, manifest)
     return manifest
+
+
+# ----------------------------------------------------------------------------------------------
+# Replacing output_dir: staging folder, then one swap
+
+def _check_output_dir(output_dir: str) -> str:
+    """Real path of output_dir after removing dead runs' leftovers; refuses a non-dataset folder."""
+    # realpath: a symlinked output_dir keeps its link, and the staging folder lands on the same
+    # file system as the target (rename cannot cross file systems).
+    target = os.path.realpath(os.path.expanduser(output_dir))
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    _clean_leftovers(target)
+    if os.path.lexists(target):
+        if not os.path.isdir(target):
+            raise OutputDirError(f"--output_dir={output_dir!r} exists and is not a folder")
+        if os.listdir(target) and not os.path.isfile(os.path.join(target, "manifest.json")):
+            raise OutputDirError(f"--output_dir={output_dir!r} is not empty and holds no "
+                                 f"manifest.json: refusing to replace it (choose a new folder)")
+        if os.path.ismount(target):
+            raise OutputDirError(f"--output_dir={output_dir!r} is a mount point and cannot be "
+                                 f"swapped: use a sub-folder")
+    return target
+
+
+def _staging_path(target: str, kind: str) -> str:
+    """Hidden sibling of target: .<name>.<kind>-<pid>, kind "partial" (new) or "old" (set aside)."""
+    head, name = os.path.split(target)
+    return os.path.join(head, f".{name}.{kind}-{os.getpid()}")
+
+
+def _clean_leftovers(target: str) -> None:
+    """Removes staging folders of runs that are no longer alive; restores an interrupted swap."""
+    head, name = os.path.split(target)
+    pattern = re.compile(rf"^\.{re.escape(name)}\.(partial|old)-(\d+)$")
+    for entry in sorted(os.listdir(head)):
+        found = pattern.match(entry)
+        if not found or _alive(int(found.group(2))):
+            continue
+        path = os.path.join(head, entry)
+        if found.group(1) == "old" and not os.path.lexists(target):
+            # Killed between the two renames of _swap_into_place's fallback: the set-aside old
+            # dataset is complete, so roll back to it.
+            os.rename(path, target)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    """Whether another process has this pid (a reused pid only delays the clean-up)."""
+    if pid == os.getpid():
+        return False      # a leftover of an earlier run that had our pid
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True       # exists, owned by someone else
+    return True
+
+
+def _swap_into_place(staging: str, target: str) -> None:
+    """Makes the complete staging folder `target`; target is never a mix of old and new files."""
+    if not os.path.lexists(target) or not os.listdir(target):
+        os.replace(staging, target)    # POSIX rename may replace an empty folder atomically
+        return
+    if _exchange(staging, target):
+        shutil.rmtree(staging, ignore_errors=True)   # now holds the old dataset
+        return
+    # No atomic exchange (not Linux, or the file system lacks it): for the instant between the
+    # two renames target is absent; a run killed there is rolled back by _clean_leftovers.
+    aside = _staging_path(target, "old")
+    os.rename(target, aside)
+    try:
+        os.rename(staging, target)
+    except BaseException:
+        os.rename(aside, target)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
+
+
+def _exchange(a: str, b: str) -> bool:
+    """Atomically swaps two paths with Linux renameat2(RENAME_EXCHANGE); False if unsupported."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError, TypeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint]
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), b)
 
 
 def _in_test_split(rel_path: str, fraction: float) -> bool:
@@ -224,7 +361,7 @@ def _main(argv):
         manifest = prepare(os.path.expanduser(f.input_dir), f.layout, f.output_dir, f.resolution,
                            f.encoding, f.jpeg_quality, f.videos_per_shard, f.max_frames,
                            f.min_frames, f.test_fraction)
-    except LayoutError as e:
+    except (LayoutError, OutputDirError) as e:
         print(f"prepare_dataset: error: {e}", file=sys.stderr)
         return 2
     print(f"wrote {manifest['num_videos']} videos in "

@@ -1,7 +1,10 @@
 """tools/prepare_dataset.py: real video files in, shards out, read back through the pipeline."""
 
+import errno
 import json
 import os
+import pathlib
+import signal
 import subprocess
 import sys
 
@@ -9,13 +12,15 @@ import av
 import imageio.v3 as iio
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tfvidgen import viz
 from tfvidgen.config import DataConfig
-from tfvidgen.data import pipeline, synthetic
+from tfvidgen.data import pipeline, records, synthetic
 from tools import prepare_dataset as prep
 
 RES, LENGTH = 32, 8
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _clip(index, actor=None):
@@ -158,8 +163,170 @@ def test_cli_reports_layout_error_in_one_line(tmp_path):
     result = subprocess.run(
         [sys.executable, "tools/prepare_dataset.py", f"--input_dir={tmp_path / 'empty'}",
          "--layout=weizmann", f"--output_dir={tmp_path / 'o'}"],
-        capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(
-            os.path.dirname(os.path.abspath(__file__)))), timeout=120)
+        capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("prepare_dataset: error: ")
     assert "is empty" in result.stderr
+
+
+# ----------------------------------------------------------------------------------------------
+# Replacing an existing dataset: kills, full disks and damaged shards
+
+def _snapshot(out):
+    """Every file of a prepared dir, byte for byte."""
+    return {n: (pathlib.Path(out) / n).read_bytes() for n in sorted(os.listdir(out))}
+
+
+def _leftovers(out):
+    """Hidden staging folders next to out (.<name>.partial-<pid> / .<name>.old-<pid>)."""
+    head, name = os.path.split(out)
+    return sorted(e for e in os.listdir(head) if e.startswith(f".{name}."))
+
+
+def _weizmann_input(tmp_path):
+    root = tmp_path / "weizmann"
+    root.mkdir()
+    for k, (actor, action) in enumerate((("daria", "walk"), ("lena", "walk1"), ("lena", "bend"))):
+        viz.write_gif(str(root / f"{actor}_{action}.gif"), _clip(10 + k))
+    return root
+
+
+@pytest.mark.parametrize("atomic_exchange", [True, False])
+def test_rerun_replaces_existing_dataset_completely(class_folders, tmp_path, monkeypatch,
+                                                    atomic_exchange):
+    root, _ = class_folders
+    out = str(tmp_path / "records")
+    old = prep.prepare(str(root), "class_folders", out, resolution=RES, videos_per_shard=2)
+    assert len(old["splits"]["train"]) == 3
+    if not atomic_exchange:     # the two-rename fallback used where renameat2 is missing
+        monkeypatch.setattr(prep, "_exchange", lambda a, b: False)
+    new = prep.prepare(str(_weizmann_input(tmp_path)), "weizmann", out, resolution=RES,
+                       videos_per_shard=4)
+    assert sorted(os.listdir(out)) == ["manifest.json", "train-00000.tfrecord"]   # no stray shard
+    assert records.read_manifest(out) == {"format": records.FORMAT, **new}
+    paths = records.shard_paths(out, new)
+    sources = sorted(records.parse_example(b)["source"].numpy().decode()
+                     for b in tf.data.TFRecordDataset(paths))
+    assert sources == ["daria_walk.gif", "lena_bend.gif", "lena_walk1.gif"]
+    assert sorted(_read_all(out, 3)["label"]) == [0, 1, 1]            # bend, walk, walk
+    assert _leftovers(out) == []
+
+
+def test_disk_full_mid_way_leaves_old_dataset_byte_identical(class_folders, tmp_path,
+                                                             monkeypatch):
+    root, _ = class_folders
+    out = str(tmp_path / "records")
+    prep.prepare(str(root), "class_folders", out, resolution=RES, videos_per_shard=2)
+    before, videos = _snapshot(out), _read_all(out, 6)["video"]
+    close = records.ShardWriter._close_shard
+
+    def close_until_disk_full(self):
+        if len(self.shards) == 1:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        close(self)
+
+    monkeypatch.setattr(records.ShardWriter, "_close_shard", close_until_disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        prep.prepare(str(root), "class_folders", out, resolution=16, videos_per_shard=1)
+    assert _snapshot(out) == before
+    np.testing.assert_array_equal(_read_all(out, 6)["video"], videos)
+    assert _leftovers(out) == []
+
+
+# Runs prepare() in a child that SIGKILLs itself at a chosen point, so no Python cleanup runs.
+_KILL_SCRIPT = """
+import os, signal, sys
+from tfvidgen.data import records
+from tools import prepare_dataset as prep
+point, src, out = sys.argv[1:]
+die = lambda: os.kill(os.getpid(), signal.SIGKILL)
+if point == "second_shard":
+    close = records.ShardWriter._close_shard
+    def close_then_die(self):
+        close(self)
+        if len(self.shards) == 2:
+            die()
+    records.ShardWriter._close_shard = close_then_die
+else:  # between the two renames of the fallback swap (old dataset set aside, new not yet in)
+    prep._exchange = lambda a, b: False
+    rename = os.rename
+    def rename_then_die(a, b):
+        rename(a, b)
+        die()
+    os.rename = rename_then_die
+prep.prepare(src, "class_folders", out, resolution=16, videos_per_shard=1)
+"""
+
+
+def _run_killed(point, src, out):
+    result = subprocess.run([sys.executable, "-c", _KILL_SCRIPT, point, src, out], cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("point", ["second_shard", "fallback_swap"])
+def test_sigkill_leaves_old_dataset_intact(class_folders, tmp_path, point):
+    root, _ = class_folders
+    out = str(tmp_path / "records")
+    prep.prepare(str(root), "class_folders", out, resolution=RES, videos_per_shard=2)
+    before, videos = _snapshot(out), _read_all(out, 6)["video"]
+    _run_killed(point, str(root), out)
+    if point == "second_shard":
+        staging = _leftovers(out)
+        assert len(staging) == 1 and staging[0].startswith(".records.partial-")
+        assert sorted(os.listdir(tmp_path / staging[0])) == ["train-00000.tfrecord",
+                                                            "train-00001.tfrecord"]
+    else:
+        # Without renameat2 the old dataset is briefly set aside; the next run rolls it back.
+        assert not os.path.exists(out) and len(_leftovers(out)) == 2
+    prep._check_output_dir(out)               # what the next run does first
+    assert _leftovers(out) == []
+    assert _snapshot(out) == before
+    np.testing.assert_array_equal(_read_all(out, 6)["video"], videos)
+
+
+def test_sigkill_without_old_dataset_leaves_no_manifest(class_folders, tmp_path):
+    root, _ = class_folders
+    out = str(tmp_path / "records")
+    _run_killed("second_shard", str(root), out)
+    assert not os.path.exists(out)
+    with pytest.raises(FileNotFoundError, match="manifest.json"):
+        pipeline.make_dataset(DataConfig(dataset="records", data_dir=out), 2, seed=0)
+    manifest = prep.prepare(str(root), "class_folders", out, resolution=RES)  # cleans up, works
+    assert manifest["num_videos"] == 6 and _leftovers(out) == []
+
+
+def test_refuses_output_dir_that_is_not_a_dataset(class_folders, tmp_path):
+    root, _ = class_folders
+    user_dir = tmp_path / "mine"
+    user_dir.mkdir()
+    (user_dir / "notes.txt").write_text("keep me")
+    with pytest.raises(prep.OutputDirError, match="holds no manifest.json: refusing"):
+        prep.prepare(str(root), "class_folders", str(user_dir), resolution=RES)
+    assert os.listdir(user_dir) == ["notes.txt"] and _leftovers(str(user_dir)) == []
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(prep.OutputDirError, match="not a folder"):
+        prep.prepare(str(root), "class_folders", str(tmp_path / "file"), resolution=RES)
+    result = subprocess.run(
+        [sys.executable, "tools/prepare_dataset.py", f"--input_dir={root}",
+         "--layout=class_folders", f"--output_dir={user_dir}"],
+        capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("prepare_dataset: error: ")
+    assert "refusing to replace" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_shard_truncated_at_record_boundary_fails_construction(class_folders, tmp_path):
+    root, _ = class_folders
+    out = str(tmp_path / "records")
+    prep.prepare(str(root), "class_folders", out, resolution=RES, videos_per_shard=2)
+    assert _read_all(out, 6)["video"].shape[0] == 6                  # intact: reads
+    shard = os.path.join(out, "train-00001.tfrecord")
+    kept = list(tf.data.TFRecordDataset(shard).as_numpy_iterator())[:-1]
+    with tf.io.TFRecordWriter(shard) as writer:                      # one record fewer
+        for blob in kept:
+            writer.write(blob)
+    with pytest.raises(ValueError) as error:
+        _read_all(out, 6)
+    assert str(error.value) == (f"{shard} holds 1 records but manifest.json lists 2: "
+                                f"re-run tools/prepare_dataset.py")

@@ -77,6 +77,27 @@ def test_run_writes_checkpoints_events_samples_and_config(tmp_path):
     assert again["resumed_from"] == 3 and again["step"] == 4
 
 
+@pytest.mark.parametrize("strategy,replicas", [("default", 0), ("mirrored", 2)])
+def test_conditional_model_trains_through_the_loop(strategy, replicas, tmp_path):
+    """Regression: conditional G3AN crashed at step 1 in the traced loop ('__projection' is not a
+    valid root scope name) while eager calls worked."""
+    workdir = tmp_path / "w"
+    config = tiny_config(workdir=str(workdir), conditional=True).replace(
+        train={"train_steps": 2}, runtime={"strategy": strategy, "num_cpu_replicas": replicas})
+    result = train_lib.run(config)
+    assert result["step"] == 2 and all(np.isfinite(v) for v in result["logs"].values())
+    ckpt_dir = str(workdir / "checkpoints")
+    # The label embeddings [num_classes, channels] of D_I's and D_V's projection terms.
+    names = [n for n, shape in tf.train.list_variables(ckpt_dir)
+             if n.startswith("discriminators/") and "OPTIMIZER_SLOT" not in n
+             and shape == [5, 8]]
+    assert len(names) == 2, names
+    after = tf.train.load_checkpoint(os.path.join(ckpt_dir, "ckpt-2"))
+    before = tf.train.load_checkpoint(os.path.join(ckpt_dir, "ckpt-1"))
+    for name in names:                                          # the label embedding learns
+        assert not np.allclose(before.get_tensor(name), after.get_tensor(name)), name
+
+
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     original = g3an.G3AN.generator_losses
 

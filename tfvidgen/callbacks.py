@@ -7,6 +7,7 @@ change the model's weights.
 
 from __future__ import annotations
 
+import errno
 import math
 import sys
 import time
@@ -15,9 +16,10 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tfvidgen import viz
+from tfvidgen import checkpoints, viz
 
-__all__ = ["NonFiniteError", "ProgressAndScalars", "VideoSamples", "Checkpointer", "Profiler",
+__all__ = ["NonFiniteError", "CheckpointSaveError", "ProgressAndScalars", "VideoSamples",
+           "Checkpointer", "Profiler",
            "gif_summary", "assert_finite"]
 
 
@@ -109,12 +111,20 @@ class VideoSamples:
             gif_summary("samples/animated", viz.tile_videos(videos), step)
 
 
+class CheckpointSaveError(OSError):
+    """A checkpoint could not be written (e.g. disk full); nothing partial is left behind."""
+
+    def __str__(self):
+        return self.strerror
+
+
 class Checkpointer:
     """Saves every `every` steps with CheckpointManager, after checking every weight is finite."""
 
     def __init__(self, manager: tf.train.CheckpointManager, every: int, variables):
         self.manager, self.every, self.variables = manager, every, variables
-        self.last_saved = int(manager.checkpoint.step.numpy()) if manager.latest_checkpoint else None
+        self.last_saved = (int(manager.checkpoint.step.numpy()) if manager.latest_checkpoint
+                           else None)
 
     def on_step_end(self, step: int, logs: dict) -> None:
         if step % self.every == 0:
@@ -128,7 +138,16 @@ class Checkpointer:
         if not finite:
             raise NonFiniteError(f"non-finite weights at step {step}; not saving. The last good "
                                  f"checkpoint (step {self.last_saved}) is kept.")
-        path = self.manager.save(checkpoint_number=step)
+        try:
+            path = self.manager.save(checkpoint_number=step)
+        except (tf.errors.OpError, OSError) as e:
+            checkpoints.remove_partial_save(self.manager.directory, step)
+            message = (getattr(e, "message", None) or str(e)).strip().splitlines()[0]
+            code = errno.ENOSPC if "no space left" in message.lower() else errno.EIO
+            raise CheckpointSaveError(
+                code, f"saving checkpoint {step} failed ({message}); its partial files were "
+                f"removed and the last checkpoint (step {self.last_saved}) is kept",
+                self.manager.directory) from None
         self.last_saved = step
         logging.info("saved checkpoint %s", path)
 

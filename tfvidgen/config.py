@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from typing import Any, Mapping
 
 __all__ = ["DataConfig", "TrainConfig", "RuntimeConfig", "Config", "DATASETS", "STRATEGIES",
-           "PRECISIONS", "MODEL_KEYS"]
+           "PRECISIONS", "MODEL_KEYS", "RESUMABLE"]
 
 DATASETS = ("synthetic_actions", "synthetic_shapes", "records")
 STRATEGIES = ("default", "mirrored", "multi_worker")
@@ -135,7 +136,8 @@ class Config:
         _check(t.batch_size >= 1, "batch_size", t.batch_size, ">= 1")
         _check(t.train_steps >= 0, "train_steps", t.train_steps, ">= 0")
         for name in ("g_lr", "d_lr"):
-            _check(getattr(t, name) > 0, name, getattr(t, name), "> 0")
+            value = getattr(t, name)
+            _check(math.isfinite(value) and value > 0, name, value, "a finite number > 0")
         for name in ("beta1", "beta2", "ema_decay"):
             _check(0.0 <= getattr(t, name) < 1.0, name, getattr(t, name), "in [0, 1)")
         _check(r.strategy in STRATEGIES, "strategy", r.strategy, f"one of {', '.join(STRATEGIES)}")
@@ -155,13 +157,50 @@ class Config:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "Config":
-        raw = json.loads(text)
+    def from_json(cls, text: str, source: str = "config.json") -> "Config":
+        """Parses to_json()'s output; raises ValueError naming `source` and any unknown key."""
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{source} is not valid JSON ({e})") from None
+        groups = {"data": DataConfig, "train": TrainConfig, "runtime": RuntimeConfig}
+        unknown = sorted(set(raw) - {"model", "model_params", *groups})
+        for group, cls_ in groups.items():
+            names = {f.name for f in dataclasses.fields(cls_)}
+            unknown += [f"{group}.{k}" for k in sorted(set(raw.get(group, {})) - names)]
+        if unknown:
+            raise ValueError(f"{source} has unknown key(s) {', '.join(unknown)}: it was written "
+                             f"by another tfvidgen version or edited by hand")
+        if "model" not in raw:
+            raise ValueError(f"{source} has no 'model' key")
         runtime = dict(raw.get("runtime", {}))
         runtime["profile_steps"] = tuple(runtime.get("profile_steps", ()))
         return cls(model=raw["model"], model_params=dict(raw.get("model_params", {})),
                    data=DataConfig(**raw.get("data", {})), train=TrainConfig(**raw.get("train", {})),
                    runtime=RuntimeConfig(**runtime))
+
+    def resume_changes(self, stored: "Config") -> tuple[list[str], list[str]]:
+        """How this configuration differs from the one a workdir was trained with.
+
+        Returns (refused, allowed): "--flag OLD -> NEW" strings. Refused are changes of shapes or
+        semantics (model, model parameters, data, batch size, seed, EMA on/off or decay); allowed
+        are RESUMABLE fields: how long and how it runs, and learning rates / betas, which apply
+        from the resumed step on.
+        """
+        refused, allowed = [], []
+        if self.model != stored.model:
+            refused.append(f"--model {stored.model} -> {self.model}")
+        for key in sorted(set(self.model_params) | set(stored.model_params)):
+            old, new = stored.model_params.get(key), self.model_params.get(key)
+            if old != new:
+                refused.append(f"--model_param {key} {old} -> {new}")
+        for group in ("data", "train", "runtime"):
+            old_group, new_group = getattr(stored, group), getattr(self, group)
+            for f in dataclasses.fields(new_group):
+                old, new = getattr(old_group, f.name), getattr(new_group, f.name)
+                if old != new:
+                    (allowed if f.name in RESUMABLE else refused).append(f"--{f.name} {old} -> {new}")
+        return refused, allowed
 
     def replace(self, **groups) -> "Config":
         """Returns a copy with fields of groups replaced: replace(train={"batch_size": 4})."""
@@ -171,6 +210,13 @@ class Config:
             changes[group] = (dataclasses.replace(current, **fields)
                               if dataclasses.is_dataclass(current) else fields)
         return dataclasses.replace(self, **changes)
+
+
+#: Fields that may change when a run resumes (see Config.resume_changes).
+RESUMABLE = frozenset({
+    "train_steps", "g_lr", "d_lr", "beta1", "beta2", "workdir", "strategy", "num_cpu_replicas",
+    "mixed_precision", "jit_compile", "checkpoint_every", "sample_every", "log_every",
+    "keep_checkpoints", "num_sample_videos", "profile_steps"})
 
 
 def _check(ok: bool, flag: str, value: Any, expected: str) -> None:

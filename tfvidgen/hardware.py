@@ -120,7 +120,9 @@ def _accelerators() -> list[tuple[str, str, object]]:
         details = tf.config.experimental.get_device_details(gpu)
         found.append(("GPU", details.get("device_name", gpu.name),
                       details.get("compute_capability")))
-    found += [("TPU", d.name, None) for d in tf.config.list_logical_devices("TPU")]
+    # Physical, not logical, devices: listing logical ones initialises TensorFlow's context,
+    # after which MultiWorkerMirroredStrategy can no longer be created.
+    found += [("TPU", d.name, None) for d in tf.config.list_physical_devices("TPU")]
     return found
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tfvidgen import callbacks, distribute, hardware, models
+from tfvidgen import callbacks, checkpoints, distribute, hardware, models
 from tfvidgen.config import Config
 from tfvidgen.data import pipeline
 
@@ -69,6 +69,42 @@ def _write_run_files(config: Config, workdir: str, flags_writer, info: dict) -> 
         flags_writer(flags_path)
 
 
+def _read_stored_config(workdir: str) -> tuple[Config, dict | None]:
+    """(config, dataset_info) stored in a workdir's config.json."""
+    path = os.path.join(workdir, "config.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--workdir={workdir!r} has no config.json: not a training workdir")
+    with open(path) as f:
+        text = f.read()
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e})") from None
+    raw.pop("git_revision", None)
+    info = raw.pop("dataset_info", None)
+    return Config.from_json(json.dumps(raw), source=path), info
+
+
+def check_resume(config: Config, workdir: str, log=print) -> None:
+    """Before anything is written: refuses a resume whose configuration changes shapes or
+    semantics (one line naming each changed flag); logs the changes that may apply."""
+    if not checkpoints.available(os.path.join(workdir, CHECKPOINT_DIR)):
+        return
+    if not os.path.isfile(os.path.join(workdir, "config.json")):
+        log(f"warning: {workdir} has checkpoints but no config.json: resuming without checking "
+            f"that the configuration matches")
+        return
+    stored, _ = _read_stored_config(workdir)
+    refused, allowed = config.resume_changes(stored)
+    if refused:
+        raise ValueError(
+            f"--workdir={workdir} holds a run with another configuration and cannot resume with: "
+            f"{'; '.join(refused)}. Use a new --workdir, or rerun with "
+            f"--flagfile={os.path.join(workdir, 'flags.cfg')}")
+    for change in allowed:
+        log(f"resume: {change}")
+
+
 def _sample_labels(num_classes: int, count: int):
     return tf.constant(np.arange(count) % max(1, num_classes), tf.int32)
 
@@ -84,10 +120,10 @@ def run(config: Config, flags_writer=None) -> dict:
     """
     rt, train = config.runtime, config.train
     distribute.split_cpu(rt.num_cpu_replicas)
+    strategy = distribute.make_strategy(rt)
     precision = hardware.choose_precision(rt.mixed_precision)
     keras.mixed_precision.set_global_policy(precision)
     keras.utils.set_random_seed(rt.seed)
-    strategy = distribute.make_strategy(rt)
     if train.batch_size % strategy.num_replicas_in_sync:
         raise ValueError(f"--batch_size={train.batch_size} must be divisible by the number of "
                          f"replicas ({strategy.num_replicas_in_sync})")
@@ -96,8 +132,9 @@ def run(config: Config, flags_writer=None) -> dict:
     workdir = rt.workdir if chief else os.path.join(rt.workdir, "workers",
                                                     os.environ.get("TF_CONFIG_TASK", "worker"))
     info = pipeline.dataset_info(config.data)
-    if chief:
-        _write_run_files(config, workdir, flags_writer, info)
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise ValueError(f"--workdir={workdir} is a file, not a directory")
+    check_resume(config, workdir)
 
     with strategy.scope():
         model = models.build_model(config, info["num_classes"])
@@ -105,14 +142,24 @@ def run(config: Config, flags_writer=None) -> dict:
         model.compile(g_opt, d_opt)
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         checkpoint = make_checkpoint(model, step, g_opt, d_opt)
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(workdir, CHECKPOINT_DIR),
-                                         max_to_keep=rt.keep_checkpoints)
+    ckpt_dir = os.path.join(workdir, CHECKPOINT_DIR)
     resumed_from = None
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_consumed()
+    restored = checkpoints.restore_newest(checkpoint, ckpt_dir, lambda s: s.assert_consumed(),
+                                          warn=lambda line: print(line, flush=True))
+    if restored:
+        for prefix in checkpoints.set_aside(ckpt_dir, restored) if chief else ():
+            print(f"warning: moved unreadable {prefix} to {ckpt_dir}/unreadable/", flush=True)
+        checkpoints.rewrite_index(ckpt_dir, restored)
+        # Learning rates are optimizer variables, so the restore brought back the old ones: the
+        # configured rates apply from here on (a change is logged by check_resume).
+        g_opt.learning_rate.assign(train.g_lr)
+        d_opt.learning_rate.assign(train.d_lr)
         resumed_from = int(step.numpy())
-        print(f"resumed from {manager.latest_checkpoint} at step {resumed_from}", flush=True)
+        print(f"resumed from {restored} at step {resumed_from}", flush=True)
+    manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, max_to_keep=rt.keep_checkpoints)
     start = int(step.numpy())
+    if chief:       # only now: a refused or failed resume leaves config.json and flags.cfg as they were
+        _write_run_files(config, workdir, flags_writer, info)
 
     dataset = strategy.distribute_datasets_from_function(
         lambda ctx: pipeline.make_dataset(config.data, train.batch_size, rt.seed, ctx,
@@ -163,22 +210,22 @@ def run(config: Config, flags_writer=None) -> dict:
 
 def build_for_inference(workdir: str):
     """(model, config, step) restored from a workdir's latest checkpoint, for sampling/export."""
-    path = os.path.join(workdir, "config.json")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"--workdir={workdir!r} has no config.json: not a training workdir")
-    with open(path) as f:
-        raw = json.load(f)
-    raw.pop("git_revision", None)
-    info = raw.pop("dataset_info", None)
-    config = Config.from_json(json.dumps(raw))
+    config, info = _read_stored_config(workdir)
     keras.mixed_precision.set_global_policy("float32")
     info = info or pipeline.dataset_info(config.data)
     model = models.build_model(config, info["num_classes"])
     model.build_networks()
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    latest = tf.train.latest_checkpoint(os.path.join(workdir, CHECKPOINT_DIR))
+
+    def verify(status):
+        # Every variable of the inference model (generator, EMA copy, discriminators) must come
+        # from the checkpoint; only the optimizers' values are left unused.
+        status.assert_existing_objects_matched().expect_partial()
+
+    latest = checkpoints.restore_newest(make_checkpoint(model, step),
+                                        os.path.join(workdir, CHECKPOINT_DIR), verify,
+                                        warn=lambda line: print(line, flush=True))
     if latest is None:
         raise FileNotFoundError(f"--workdir={workdir!r} has no checkpoint yet")
-    make_checkpoint(model, step).restore(latest).expect_partial()
     logging.info("restored %s (step %d)", latest, int(step.numpy()))
     return model, config, int(step.numpy())

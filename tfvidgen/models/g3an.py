@@ -182,19 +182,25 @@ def _lrelu(x):
 
 @keras.saving.register_keras_serializable(package="tfvidgen")
 class _Projection(keras.layers.Layer):
-    """Projection-discriminator label term <embed(y), sum-pooled features> (Miyato & Koyama)."""
+    """Projection-discriminator label term <embed(y), sum-pooled features> (Miyato & Koyama).
+
+    Always give it a name: the automatic one, "_projection", becomes the root name scope
+    "__projection" when the first call is traced, which TensorFlow rejects (conditional
+    training crashed at step 1)."""
 
     def __init__(self, num_classes: int, **kwargs):
         super().__init__(**kwargs)
         self.num_classes = num_classes
 
     def build(self, input_shape):
-        self.embedding = keras.layers.Embedding(self.num_classes, int(input_shape[-1]))
+        self.embeddings = self.add_weight(
+            name="embeddings", shape=(self.num_classes, int(input_shape[-1])),
+            initializer=keras.initializers.RandomUniform(-0.05, 0.05), dtype="float32")
 
     def call(self, features, labels):
         pooled = tf.reduce_sum(tf.cast(features, tf.float32),
                                axis=list(range(1, len(features.shape) - 1)))          # [B, C]
-        return tf.reduce_sum(pooled * tf.cast(self.embedding(labels), tf.float32), axis=-1)
+        return tf.reduce_sum(pooled * tf.gather(self.embeddings, labels), axis=-1)
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes}
@@ -228,7 +234,8 @@ class G3ANImageDiscriminator(_ConvDiscriminator):
         self.convs = [conv.conv_layer("conv2d", cfg.d_channels * min(8, 2 ** i), 4, 2, "same",
                                       True, name=f"conv{i}") for i in range(levels)]
         self.head = conv.conv_layer("conv2d", 1, 4, 1, "valid", True, name="head")
-        self.projection = _Projection(cfg.num_classes) if cfg.conditional else None
+        self.projection = (_Projection(cfg.num_classes, name="projection") if cfg.conditional
+                           else None)
 
 
 
@@ -267,7 +274,8 @@ class G3ANVideoDiscriminator(_ConvDiscriminator):
                                               name="spatial_last"))
             self.head = conv.conv_layer("conv3d", 1, (kernels[-1], 1, 1), 1, "valid", True,
                                         name="head")
-        self.projection = _Projection(cfg.num_classes) if cfg.conditional else None
+        self.projection = (_Projection(cfg.num_classes, name="projection") if cfg.conditional
+                           else None)
 
 
 

@@ -1,0 +1,41 @@
+"""Config: finite learning rates, config.json round trip with unknown keys named, resume rules."""
+
+import json
+
+import pytest
+
+from tfvidgen import config
+
+
+def test_non_finite_learning_rates_are_refused_naming_the_flag():
+    for value in (float("inf"), float("nan"), 0.0):
+        with pytest.raises(ValueError, match="--g_lr="):
+            config.Config(train=config.TrainConfig(g_lr=value)).validate()
+
+
+def test_json_round_trip_and_unknown_keys_named():
+    original = config.Config(model_params={"conditional": True},
+                             runtime=config.RuntimeConfig(profile_steps=(1, 3))).validate()
+    assert config.Config.from_json(original.to_json()) == original
+    raw = json.loads(original.to_json())
+    raw["train"]["learning_rate"] = 1.0
+    raw["extra"] = 1
+    with pytest.raises(ValueError, match=r"w/config.json has unknown key\(s\) extra, "
+                                         r"train.learning_rate"):
+        config.Config.from_json(json.dumps(raw), source="w/config.json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        config.Config.from_json("{", source="w/config.json")
+
+
+def test_resume_changes_split_shape_changes_from_run_settings():
+    stored = config.Config(model_params={"base_channels": 16})
+    new = config.Config(model_params={"base_channels": 8},
+                        data=config.DataConfig(resolution=32),
+                        train=config.TrainConfig(train_steps=20000, g_lr=1e-3, ema_decay=0.99),
+                        runtime=config.RuntimeConfig(log_every=10, seed=3))
+    refused, allowed = new.resume_changes(stored)
+    assert refused == ["--model_param base_channels 16 -> 8", "--resolution 64 -> 32",
+                       "--ema_decay 0.0 -> 0.99", "--seed 0 -> 3"]
+    assert allowed == ["--train_steps 10000 -> 20000", "--g_lr 0.0002 -> 0.001",
+                       "--log_every 50 -> 10"]
+    assert stored.resume_changes(stored) == ([], [])

@@ -40,16 +40,22 @@ def test_config_json_round_trip():
 
 @pytest.mark.parametrize("flag,message", [
     ("--batch_size=0", "--batch_size=0 is invalid"),
-    ("--strategy=bogus", "--strategy"),
+    ("--strategy=bogus", "--strategy=bogus"),                 # absl's enum check
+    ("--train_steps=ten", "--train_steps=ten"),               # absl's integer parser
+    ("--no_such_flag=1", "'no_such_flag'"),                   # absl: unknown flag
     ("--model_param=nope=1", "'nope' is not a g3an parameter"),
     ("--num_frames=6", "--num_frames=6"),
+    ("stray_argument", "unexpected arguments: stray_argument"),
 ])
 def test_bad_flag_values_fail_at_start_up_naming_the_flag(flag, message, tmp_path):
+    """README: a bad flag value exits 2 with one line naming the flag (absl's own errors too)."""
     result = subprocess.run([sys.executable, "-m", "tfvidgen.train", f"--workdir={tmp_path}",
                              "--dry_run", flag], cwd=REPO, capture_output=True, text=True,
                             timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    assert result.returncode != 0
-    assert message in result.stderr
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and "FATAL" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("train: error:")]
+    assert len(lines) == 1 and message in lines[0], result.stderr[-2000:]
     assert not os.listdir(tmp_path)                 # nothing written
 
 

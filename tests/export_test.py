@@ -110,6 +110,7 @@ def test_saved_model_cli_lists_the_documented_signatures(exported):
                      "outputs['video'] tensor_info:"):
         assert expected in shown, expected
     assert "shape: (-1, 4, 16, 16, 3)" in shown
+    assert "shape: unknown_rank" in shown       # inputs: shapes are checked in the graph
 
 
 def test_only_core_tensorflow_ops_and_config_asset(exported):
@@ -139,7 +140,8 @@ def test_invalid_inputs_are_invalid_argument_naming_the_input(exported):
     loaded = tf.saved_model.load(path)
     default = loaded.signatures["serving_default"]
     good_m = tf.zeros([2, 4])
-    with pytest.raises(tf.errors.InvalidArgumentError, match="z_appearance must have width 8"):
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"z_appearance must have shape \(batch, 8\), got shape.*\[2 5\]"):
         default(z_appearance=tf.zeros([2, 5]), z_motion=good_m)
     with pytest.raises(tf.errors.InvalidArgumentError, match="z_motion must have the same batch"):
         default(z_appearance=tf.zeros([2, 8]), z_motion=tf.zeros([3, 4]))
@@ -147,6 +149,90 @@ def test_invalid_inputs_are_invalid_argument_naming_the_input(exported):
         loaded.signatures["sample"](seed=tf.zeros([0], tf.int64))
     with pytest.raises(tf.errors.InvalidArgumentError, match="at most 256"):
         loaded.signatures["sample"](seed=tf.range(257, dtype=tf.int64))
+
+
+def test_wrong_ranks_are_invalid_argument_naming_the_input(exported):
+    """The signatures declare no shapes, so a wrong rank reaches the in-graph check (with a
+    declared [None] a rank-0 seed failed inside map_fn with an error naming no input)."""
+    _, path, _ = exported
+    loaded = tf.saved_model.load(path)
+    for signature in ("sample", "latents"):
+        for seed in (tf.constant(3, tf.int64), tf.constant([[3], [4]], tf.int64)):
+            with pytest.raises(tf.errors.InvalidArgumentError,
+                               match=r"seed must have shape \(batch\), got shape"):
+                loaded.signatures[signature](seed=seed)
+    default = loaded.signatures["serving_default"]
+    for z_a in (tf.zeros([8]), tf.zeros([2, 1, 8]), tf.zeros([])):
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match=r"z_appearance must have shape \(batch, 8\)"):
+            default(z_appearance=z_a, z_motion=tf.zeros([2, 4]))
+    assert loaded.signatures["sample"].structured_input_signature[1]["seed"].shape.rank is None
+
+
+def _with_value(latents: dict, name: str, value: float) -> dict:
+    """A copy of `latents` (NumPy) with one element of `name` set to `value`, as tensors."""
+    bad = {k: v.copy() for k, v in latents.items()}
+    bad[name][1, 2] = value
+    return {k: tf.constant(v) for k, v in bad.items()}
+
+
+def test_non_finite_and_huge_latents_are_refused_naming_the_input(exported):
+    """NaN, +-inf and 1e30 used to come back as a plausible all-black video."""
+    model, path, _ = exported
+    loaded = tf.saved_model.load(path)
+    default = loaded.signatures["serving_default"]
+    latents = {k: v.numpy() for k, v in model.sample_inputs(2, 11).items()}
+    before = default(**{k: tf.constant(v) for k, v in latents.items()})["video"].numpy()
+    refused = {float("nan"): "must be finite : Tensor had NaN values",
+               float("inf"): "must be finite : Tensor had Inf values",
+               float("-inf"): "must be finite : Tensor had Inf values",
+               1e30: r"must have \|values\| <= 10000",
+               -1e30: r"must have \|values\| <= 10000",
+               10000.5: r"must have \|values\| <= 10000"}
+    for name in ("z_appearance", "z_motion"):
+        for value, message in refused.items():
+            with pytest.raises(tf.errors.InvalidArgumentError, match=f"{name} {message}"):
+                default(**_with_value(latents, name, value))
+    # The same latents still give the same video, equal to the model's own (one uint8 level of
+    # float32 rounding aside); the bound itself is accepted.
+    after = default(**{k: tf.constant(v) for k, v in latents.items()})["video"].numpy()
+    np.testing.assert_array_equal(after, before)
+    direct = np.clip(np.round((model.generate(latents).numpy() + 1) * 127.5), 0, 255)
+    assert np.abs(before.astype(int) - direct).max() <= 1
+    at_bound = default(**_with_value(latents, "z_motion", 1e4))["video"].numpy()
+    assert at_bound.dtype == np.uint8 and at_bound.shape == before.shape
+
+
+def test_checks_hold_in_a_session_as_tf_serving_runs_the_model(exported):
+    """TF Serving runs the SignatureDef in a TF1-style Session, feeding tensors by name."""
+    model, path, _ = exported
+    latents = {k: v.numpy() for k, v in model.sample_inputs(2, 11).items()}
+    latents["z_motion"][0, 1] = np.nan
+    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+        meta_graph = tf.compat.v1.saved_model.load(session, ["serve"], path)
+
+        def call(signature, feeds):
+            spec = meta_graph.signature_def[signature]
+            return session.run({k: v.name for k, v in spec.outputs.items()},
+                               {spec.inputs[k].name: v for k, v in feeds.items()})
+
+        with pytest.raises(tf.errors.InvalidArgumentError, match="z_motion must be finite"):
+            call("serving_default", latents)
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"seed must have shape"):
+            call("sample", {"seed": np.array([[1], [2]], np.int64)})
+        video = call("sample", {"seed": np.array([1, 2], np.int64)})["video"]
+    assert video.dtype == np.uint8 and video.shape == (2, 4, 16, 16, 3)
+
+
+def test_describe_signatures_shows_the_checked_shapes(exported):
+    _, path, _ = exported
+    described = export.describe_signatures(path)
+    assert "serving_default(z_appearance: float32 (None, 8), z_motion: float32 (None, 4))" \
+        in described, described
+    assert "sample(seed: int64 (None,)) -> video: uint8 (None, 4, 16, 16, 3)" in described
+    with open(os.path.join(path, export.ASSET_FILE)) as f:
+        metadata = json.load(f)
+    assert metadata["max_serving_batch"] == 256 and metadata["max_serving_latent"] == 1e4
 
 
 def test_conditional_export_validates_the_label(tmp_path):
@@ -161,6 +247,14 @@ def test_conditional_export_validates_the_label(tmp_path):
         sample(seed=tf.constant([1], tf.int64), label=tf.constant([5]))
     with pytest.raises(tf.errors.InvalidArgumentError, match="label must have the same batch"):
         sample(seed=tf.constant([1, 2], tf.int64), label=tf.constant([0]))
+    for label in (tf.constant(1), tf.constant([[1]])):
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match=r"label must have shape \(batch\), got shape"):
+            sample(seed=tf.constant([1], tf.int64), label=label)
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match=r"label must have shape \(batch\), got shape"):
+            loaded.signatures["serving_default"](z_appearance=tf.zeros([1, 8]),
+                                                 z_motion=tf.zeros([1, 4]), label=label)
 
 
 def test_versions_increment_never_overwrite_and_a_crash_leaves_nothing_visible(

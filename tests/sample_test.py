@@ -1,5 +1,7 @@
-"""Sampling: latent arrangements for disentanglement, and the CLI end to end on a trained workdir."""
+"""Sampling: latent arrangements for disentanglement, and the CLI end to end on a trained workdir,
+including its one-line errors and warnings."""
 
+import json
 import os
 import subprocess
 import sys
@@ -9,9 +11,15 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
+from tests.errors_test import (_DISK_FULL_ON_PARTIAL, assert_one_error_line, needs_mount, run,
+                                run_on_tmpfs, run_patched, tmpfs_contents)
 from tfvidgen import sample
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def sample_cmd(*flags):
+    return [sys.executable, "-m", "tfvidgen.sample", *flags]
 
 
 def _latents(n, offset):
@@ -85,3 +93,136 @@ def test_sample_cli_errors_are_one_line(tmp_path):
                             cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "sample: error: --workdir=" in result.stderr and "config.json" in result.stderr
+
+
+def test_video_count_grid_rounds_up_and_conflicts_are_errors(capsys):
+    assert sample.video_count(9, "grid", "none") == 9
+    assert sample.video_count(5, "none", "none") == 5
+    assert capsys.readouterr().err == ""
+    assert sample.video_count(3, "grid", "none") == 4
+    assert sample.video_count(10, "grid", "none") == 16
+    assert capsys.readouterr().err.splitlines() == [
+        "sample: warning: --fix=grid needs a square --num_videos; writing 4 videos (2x2) "
+        "instead of 3",
+        "sample: warning: --fix=grid needs a square --num_videos; writing 16 videos (4x4) "
+        "instead of 10"]
+    with pytest.raises(ValueError, match="--fix=grid and --interpolate=motion cannot be combined"):
+        sample.video_count(4, "grid", "motion")
+
+
+def test_seed_range_leaves_room_for_every_video_in_int64():
+    top = 2 ** 63 - 1
+    sample.check_seed(0, 8)
+    sample.check_seed(top - 8, 8)
+    for seed in (-1, top - 7, top, 2 ** 64):
+        with pytest.raises(ValueError, match=f"--seed={seed} is outside \\[0, {top - 8}\\]"):
+            sample.check_seed(seed, 8)
+
+
+@pytest.mark.parametrize("flags,fragment", [
+    (["--seed=9223372036854775807"], "--seed=9223372036854775807 is outside [0, "),
+    (["--label=1", "--fix=grid", "--interpolate=both"], "cannot be combined"),
+    (["--output=samples.avi"], "--output='samples.avi': expected a file name ending in"),
+])
+def test_requests_that_cannot_take_effect_fail_before_loading_a_model(flags, fragment, tmp_path):
+    result = run(sample_cmd(f"--workdir={tmp_path / 'no_such_run'}", *flags), timeout=120)
+    assert_one_error_line(result, "sample", fragment)       # not "has no config.json": checked first
+
+
+def test_output_that_is_a_directory_fails_up_front_and_leaves_nothing(tmp_path):
+    out = tmp_path / "videos.gif"
+    out.mkdir()
+    result = run(sample_cmd(f"--workdir={tmp_path / 'no_such_run'}", f"--output={out}"),
+                 timeout=120)
+    assert_one_error_line(result, "sample", f"--output='{out}' is a directory")
+    assert sorted(os.listdir(tmp_path)) == ["videos.gif"] and not os.listdir(out)
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    result = run(sample_cmd(f"--workdir={tmp_path}", f"--output={blocked / 's.gif'}"), timeout=120)
+    assert_one_error_line(result, "sample", f"{blocked} is a file, not a directory")
+
+
+def test_label_on_an_unconditional_model_is_an_error(trained_workdir, tmp_path):
+    workdir, _ = trained_workdir
+    result = run(sample_cmd(f"--workdir={workdir}", "--label=2", f"--output={tmp_path / 's.gif'}"))
+    assert_one_error_line(result, "sample", "--label=2: this model is unconditional")
+    assert not os.listdir(tmp_path)
+
+
+def test_grid_with_a_non_square_count_warns_and_writes_the_next_square(trained_workdir, tmp_path):
+    workdir, _ = trained_workdir
+    out = tmp_path / "grid.gif"
+    result = run(sample_cmd(f"--workdir={workdir}", "--fix=grid", "--num_videos=3",
+                            f"--output={out}"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "sample: warning: --fix=grid needs a square --num_videos; writing 4 videos (2x2)" \
+        in result.stderr
+    assert "wrote 4 videos" in result.stdout
+    assert iio.imread(out, index=None).shape[1:3] == (33, 33)       # 2x2 grid of 16 px + 1 px gap
+
+
+def test_largest_allowed_seed_samples(trained_workdir, tmp_path):
+    workdir, _ = trained_workdir
+    result = run(sample_cmd(f"--workdir={workdir}", "--num_videos=2",
+                            f"--seed={2 ** 63 - 1 - 2}", "--interpolate=both",
+                            f"--output={tmp_path / 's.png'}"))
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".png"])
+def test_disk_full_while_writing_is_one_line_and_leaves_nothing_simulated(trained_workdir,
+                                                                          tmp_path, suffix):
+    workdir, _ = trained_workdir
+    out = tmp_path / f"s{suffix}"
+    result = run_patched("tfvidgen.sample", _DISK_FULL_ON_PARTIAL,
+                         [f"--workdir={workdir}", "--num_videos=2", f"--output={out}"])
+    assert_one_error_line(result, "sample", f"{out}: no space left on device")
+    assert not os.listdir(tmp_path)                           # no .partial, no half output
+
+
+@needs_mount
+def test_disk_full_while_writing_is_one_line_and_leaves_nothing(trained_workdir, tmp_path):
+    """A 4 KB tmpfs: GIF and PNG fail in Python's write, MP4 inside FFmpeg (PyAV raises)."""
+    workdir, _ = trained_workdir
+    mount = tmp_path / "full"
+    for suffix, count in ((".gif", 64), (".png", 64), (".mp4", 256)):
+        result = run_on_tmpfs(mount, "size=4k", sample_cmd(
+            f"--workdir={workdir}", f"--num_videos={count}", f"--output={mount / ('s' + suffix)}"))
+        assert_one_error_line(result, "sample", f"{mount / ('s' + suffix)}: no space left on device")
+        assert tmpfs_contents(result) == []
+
+
+@pytest.fixture(scope="module")
+def exported_workdir(trained_workdir, tmp_path_factory):
+    from tfvidgen import export, train_lib
+    workdir, _ = trained_workdir
+    model, _, step = train_lib.build_for_inference(str(workdir))
+    metadata = {"config": json.loads((workdir / "config.json").read_text()), "step": step}
+    return export.export_model(model, metadata, str(tmp_path_factory.mktemp("exp") / "g3an"))
+
+
+def test_export_requests_above_its_max_batch_are_split(exported_workdir):
+    import tensorflow as tf
+
+    from tfvidgen.exported import ExportedGenerator
+    gen = ExportedGenerator(exported_workdir)
+    assert gen.max_batch == 256
+    whole = gen.generate(gen.sample_inputs(5, 11)).numpy()
+    gen.max_batch = 2                                          # 5 videos -> calls of 2, 2, 1
+    latents = gen.sample_inputs(5, 11)
+    assert latents["z_appearance"].shape[0] == 5
+    np.testing.assert_array_equal(gen.generate(latents).numpy(), whole)
+    # evaluate calls generate inside a tf.function (eval/protocol.py): static shapes split too
+    traced = tf.function(lambda z: gen.generate(z))
+    np.testing.assert_allclose(traced({k: v.numpy() for k, v in latents.items()}).numpy(), whole,
+                               atol=1e-6)               # x / 127.5 - 1 fused in the graph
+
+
+def test_sample_cli_from_an_export_writes_more_videos_than_its_max_batch(exported_workdir,
+                                                                         tmp_path):
+    out = tmp_path / "many.png"
+    result = run(sample_cmd(f"--saved_model={exported_workdir}", "--num_videos=300",
+                            f"--output={out}"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "wrote 300 videos" in result.stdout
+    assert iio.imread(out).shape[0] == 300 * 17 - 1               # one row of frames per video

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import math
+import re
 import sys
 import time
 
@@ -143,11 +144,16 @@ class Checkpointer:
         except (tf.errors.OpError, OSError) as e:
             checkpoints.remove_partial_save(self.manager.directory, step)
             message = (getattr(e, "message", None) or str(e)).strip().splitlines()[0]
-            code = errno.ENOSPC if "no space left" in message.lower() else errno.EIO
+            if "no space left" in message.lower():
+                code, reason = errno.ENOSPC, "no space left on device"
+            else:      # TF's framing ({{function_node ...}}, [Op:SaveV2]) says nothing to a user
+                code = errno.EIO
+                reason = re.sub(r"\{\{[^}]*\}\}|\[Op:\w+\]", "", message).strip()
+            kept = (f"the last checkpoint (step {self.last_saved}) is kept"
+                    if self.last_saved is not None else "no checkpoint had been written yet")
             raise CheckpointSaveError(
-                code, f"saving checkpoint {step} failed ({message}); its partial files were "
-                f"removed and the last checkpoint (step {self.last_saved}) is kept",
-                self.manager.directory) from None
+                code, f"{self.manager.directory}: {reason} while saving checkpoint {step}; its "
+                f"partial files were removed and {kept}", self.manager.directory) from None
         self.last_saved = step
         logging.info("saved checkpoint %s", path)
 

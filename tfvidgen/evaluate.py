@@ -7,16 +7,28 @@ default <workdir>/eval/classifier), and writes <workdir>/eval/metrics.json, metr
 TensorBoard scalars, each metric as mean +- std over --repeats sample sets beside its experimental
 bound (the same metric on real test videos) and mathematical bound. See tfvidgen/eval/protocol.py
 for the definitions.
+
+Errors (a bad flag, an unreadable export, no real data for the classifier or the real statistics,
+an --workdir/eval that cannot be written) end in one `evaluate: error:` line and exit 2
+(tfvidgen.errors). --num_samples below max(32, 8 x classes) gives a `evaluate: warning:` line and
+goes on: the entropies behind IS and H(y) are estimated from the sample's class histogram, whose
+plug-in entropy is biased low by about (classes - 1) / (2 N) nats (Miller-Madow), i.e. under 1/16
+nat at 8 videos per class; and FD's feature covariances from fewer than 32 videos are mostly noise.
 """
 
+import contextlib
 import dataclasses
 import json
 import os
-import sys
 
-from absl import app, flags
+from absl import flags
+
+from tfvidgen import errors
 
 FLAGS = flags.FLAGS
+#: the protocol offsets --seed by repeats x samples and by fixed offsets below 1e7; seeds up to
+#: 2**62 leave all of that inside int64
+_MAX_SEED = 2 ** 62
 
 
 def define_flags() -> None:
@@ -34,42 +46,54 @@ def define_flags() -> None:
     flags.DEFINE_integer("classifier_steps", 400, "Training steps of a new classifier.",
                          lower_bound=1)
     flags.DEFINE_integer("seed", 0, "Sampling seed of the first repeat.")
-    flags.DEFINE_enum("mixed_precision", "auto", ["auto", "float32", "mixed_bfloat16"],
-                      "Keras policy for training a new evaluation classifier (auto: bfloat16 only "
-                      "where the hardware has it); scoring is always float32.")
     flags.DEFINE_string("feature_model", None, "SavedModel dir of a video feature extractor (e.g. "
                         "an I3D you exported) for FVD-style fd_external.")
 
 
 def _write_atomically(path: str, text: str) -> None:
     """A crash mid-write leaves the previous result in place."""
-    with open(path + ".partial", "w") as f:
+    with errors.atomic_output(path) as tmp, open(tmp, "w") as f:
         f.write(text)
-    os.replace(path + ".partial", path)
 
 
+def min_samples(num_classes: int) -> int:
+    """Smallest --num_samples without a warning (see the module docstring for why)."""
+    return max(32, 8 * num_classes)
+
+
+@contextlib.contextmanager
+def _stage(what: str):
+    """Prefixes the one-line error of an ordinary failure with the stage it happened in."""
+    import tensorflow as tf
+    try:
+        yield
+    except (StopIteration, tf.errors.OutOfRangeError) as e:  # its datasets repeat: ending = empty
+        raise ValueError(f"{what}: the data yielded no videos (an empty split?)") from e
+    except Exception as e:          # noqa: BLE001 -- bugs (describe() is None) keep their traceback
+        message = errors.describe(e)
+        if message is None:
+            raise
+        raise ValueError(f"{what}: {message}") from e
+
+
+@errors.main_guard("evaluate")
 def main(argv):
     del argv
     from tfvidgen.eval import protocol
     unknown = sorted(set(FLAGS.metrics) - set(protocol.METRICS))
     if unknown:
-        print(f"evaluate: error: --metrics: unknown {unknown}; valid: {list(protocol.METRICS)}",
-              file=sys.stderr)
-        return 2
+        raise ValueError(f"--metrics: unknown {unknown}; valid: {list(protocol.METRICS)}")
     if not FLAGS.workdir and not FLAGS.saved_model:
-        print("evaluate: error: give --workdir and/or --saved_model", file=sys.stderr)
-        return 2
+        raise ValueError("give --workdir and/or --saved_model")
+    if not 0 <= FLAGS.seed <= _MAX_SEED:
+        raise ValueError(f"--seed={FLAGS.seed} is outside [0, 2**62]")
     import tensorflow as tf
 
     from tfvidgen.data import pipeline
     from tfvidgen.eval import classifier as classifier_lib
     from tfvidgen.exported import load_generator
-    try:
-        gan, config, step = load_generator(None if FLAGS.saved_model else FLAGS.workdir,
-                                           FLAGS.saved_model)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"evaluate: error: {e}", file=sys.stderr)
-        return 2
+    gan, config, step = load_generator(None if FLAGS.saved_model else FLAGS.workdir,
+                                       FLAGS.saved_model)
     if FLAGS.workdir:
         eval_dir = os.path.join(FLAGS.workdir, "eval")
         tensorboard_dir = os.path.join(FLAGS.workdir, "tensorboard")
@@ -77,26 +101,30 @@ def main(argv):
         export = os.path.normpath(os.path.abspath(FLAGS.saved_model))
         eval_dir = os.path.join(os.path.dirname(export), "eval-" + os.path.basename(export))
         tensorboard_dir = os.path.join(eval_dir, "tensorboard")
+    errors.check_output_dir("--workdir" if FLAGS.workdir else "--saved_model", eval_dir)
     d = config.data
     info = pipeline.dataset_info(d)
+    if FLAGS.num_samples < min_samples(info["num_classes"]):
+        errors.warn("evaluate", f"--num_samples={FLAGS.num_samples} is below "
+                                f"{min_samples(info['num_classes'])} (8 per class, at least 32): "
+                                f"IS, H(y) and FD from so few videos are mostly sampling noise")
     clf_protocol = classifier_lib.ClassifierProtocol(
         d.dataset, d.data_dir, d.resolution, d.num_frames, d.max_stride, info["num_classes"],
         info["num_identities"], steps=FLAGS.classifier_steps)
     from tfvidgen import hardware
-    precision = hardware.choose_precision(FLAGS.mixed_precision)
-    clf, clf_meta = classifier_lib.load_or_train(
-        clf_protocol, FLAGS.classifier_dir or os.path.join(eval_dir, "classifier"),
-        precision=precision)
+    # float32 for the classifier whatever the hardware: trained in mixed_bfloat16 its loss went
+    # to NaN within 60 steps on synthetic_shapes (and its numbers define the protocol).
+    print(hardware.describe("float32", "float32"), flush=True)
+    with _stage(f"evaluation classifier of {d.dataset}"):
+        clf, clf_meta = classifier_lib.load_or_train(
+            clf_protocol, FLAGS.classifier_dir or os.path.join(eval_dir, "classifier"))
     feature_fn, feature_sha = None, ""
     if FLAGS.feature_model:
-        try:
-            feature_fn, feature_sha = protocol.load_feature_model(FLAGS.feature_model)
-        except FileNotFoundError as e:
-            print(f"evaluate: error: {e}", file=sys.stderr)
-            return 2
+        feature_fn, feature_sha = protocol.load_feature_model(FLAGS.feature_model)
     p = protocol.EvalProtocol(FLAGS.num_samples, FLAGS.repeats, FLAGS.seed, clf_protocol,
                               clf_meta["weights_sha256"], feature_sha)
-    real = protocol.real_statistics(p, clf, os.path.join(eval_dir, "cache"), feature_fn)
+    with _stage(f"real test statistics of {d.dataset}"):
+        real = protocol.real_statistics(p, clf, os.path.join(eval_dir, "cache"), feature_fn)
     wanted = list(FLAGS.metrics) + (["fd_external"] if feature_fn else [])
     results = protocol.evaluate_model(gan, clf, p, real, wanted, feature_fn=feature_fn)
     record = {"step": step, "source": FLAGS.saved_model or FLAGS.workdir,
@@ -118,4 +146,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    errors.run_app(main, "evaluate")

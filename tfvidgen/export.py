@@ -1,10 +1,11 @@
 """`python -m tfvidgen.export --workdir=W [--export_base=export/<model>] [--version=N]`.
 
 Writes a TF Serving-ready SavedModel of the workdir's latest checkpoint (the EMA generator when
-training kept one) to <export_base>/<version>/: the model's `serving_endpoints()` as signatures,
-core TF ops only, and the training config + git revision in assets.extra/tfvidgen.json. The
-SavedModel is written to a hidden temporary directory (TF Serving ignores names that are not
-integers) and renamed into place only when complete; an existing version is never overwritten.
+training kept one) to <export_base>/<version>/: the model's `serving_endpoints()` as signatures
+(core TF ops only; every input checked in the graph, see models/base.py), and the training config,
+git revision, latent shapes and serving limits in assets.extra/tfvidgen.json. The SavedModel is
+written to a hidden temporary directory (TF Serving ignores names that are not integers) and
+renamed into place only when complete; an existing version is never overwritten.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 
-from absl import app, flags
+from absl import flags
+
+from tfvidgen import errors
 
 __all__ = ["export_model", "next_version", "describe_signatures"]
 
@@ -64,9 +66,11 @@ def export_model(model, metadata: dict, export_base: str, version: int | None = 
         archive.write_out(tmp, verbose=False)
         latents = {name: {"shape": spec.shape.as_list(), "dtype": spec.dtype.name}
                    for name, spec in model.latent_specs().items()}
+        limits = {"max_serving_batch": int(model.max_serving_batch),
+                  "max_serving_latent": float(model.max_serving_latent)}
         os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
         with open(os.path.join(tmp, ASSET_FILE), "w") as f:
-            json.dump({**metadata, "latents": latents}, f, indent=2, sort_keys=True)
+            json.dump({**metadata, "latents": latents, **limits}, f, indent=2, sort_keys=True)
         os.rename(tmp, final)          # atomic: TF Serving sees all of the version or nothing
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -75,13 +79,28 @@ def export_model(model, metadata: dict, export_base: str, version: int | None = 
 
 
 def describe_signatures(saved_model_dir: str) -> str:
-    """Human-readable signature list of an exported model (names, dtypes, shapes)."""
+    """Human-readable signature list of an exported model (names, dtypes, shapes).
+
+    The signatures declare no input shapes (the graph checks them, so that a wrong one is an
+    error naming the input); the shapes shown are the checked ones, from the export's metadata.
+    """
     import tensorflow as tf
 
     loaded = tf.saved_model.load(saved_model_dir)
+    checked = {"seed": [None]}                  # `sample` / `latents`: int64 [B] (models/base.py)
+    asset = os.path.join(saved_model_dir, ASSET_FILE)
+    if os.path.isfile(asset):
+        with open(asset) as f:
+            checked.update({k: v["shape"] for k, v in json.load(f).get("latents", {}).items()})
+
+    def shape(name, spec):
+        if spec.shape.rank is None and name in checked:
+            return tuple(checked[name])
+        return tuple(spec.shape.as_list()) if spec.shape.rank is not None else "<any>"
+
     lines = []
     for name, fn in sorted(loaded.signatures.items()):
-        inputs = ", ".join(f"{k}: {v.dtype.name} {v.shape}"
+        inputs = ", ".join(f"{k}: {v.dtype.name} {shape(k, v)}"
                            for k, v in sorted(fn.structured_input_signature[1].items()))
         outputs = ", ".join(f"{k}: {v.dtype.name} {v.shape}"
                             for k, v in sorted(fn.structured_outputs.items()))
@@ -92,19 +111,15 @@ def describe_signatures(saved_model_dir: str) -> str:
 def main(argv):
     del argv
     if not FLAGS.workdir:
-        print("export: error: --workdir is required", file=sys.stderr)
-        return 2
+        raise ValueError("--workdir is required")
     from tfvidgen import train_lib
-    try:
-        model, config, step = train_lib.build_for_inference(FLAGS.workdir)
-        with open(os.path.join(FLAGS.workdir, "config.json")) as f:
-            metadata = {"config": json.load(f), "step": step, "workdir":
-                        os.path.abspath(FLAGS.workdir)}
-        base = FLAGS.export_base or os.path.join("export", config.model)
-        path = export_model(model, metadata, base, FLAGS.version)
-    except (FileNotFoundError, FileExistsError, ValueError) as e:
-        print(f"export: error: {e}", file=sys.stderr)
-        return 2
+    model, config, step = train_lib.build_for_inference(FLAGS.workdir)
+    with open(os.path.join(FLAGS.workdir, "config.json")) as f:
+        metadata = {"config": json.load(f), "step": step,
+                    "workdir": os.path.abspath(FLAGS.workdir)}
+    base = FLAGS.export_base or os.path.join("export", config.model)
+    errors.check_output_dir("--export_base", base)
+    path = export_model(model, metadata, base, FLAGS.version)
     print(f"exported {config.model} (step {step}) to {path}\nsignatures:\n"
           f"{describe_signatures(path)}")
     return 0
@@ -112,4 +127,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    errors.run_app(main, "export")

@@ -5,6 +5,10 @@ load_generator returns either the restored VideoGAN or an ExportedGenerator, whi
 `sample_inputs(n, seed, labels)` (the SavedModel's `latents` signature: exactly the latents the
 checkpoint draws for those seeds), `generate(latents)` (serving_default) and `cfg.conditional` /
 `cfg.num_classes`, and reads the training config from assets.extra/tfvidgen.json.
+
+An export refuses batches larger than its max serving batch (an in-graph check guarding the
+server); ExportedGenerator splits larger requests into batches of at most that size, so callers
+may ask for any number of videos.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ class ExportedGenerator:
         self.step = int(self.metadata.get("step", 0))
         conditional = "label" in self._signatures["sample"].structured_input_signature[1]
         self.cfg = ExportedConfig(conditional, int(info.get("num_classes", 1)))
+        self.max_batch = _max_serving_batch(self.metadata)
 
     def sample_inputs(self, batch_size: int, seed: int, labels=None) -> dict:
         """The latents of samples seed, ..., seed + batch_size - 1 (as VideoGAN.sample_inputs)."""
@@ -62,14 +67,32 @@ class ExportedGenerator:
             if labels is None:
                 raise ValueError("this conditional model needs labels")
             inputs["label"] = tf.cast(labels, tf.int32)
-        return self._signatures["latents"](**inputs)
+        return self._batched(self._signatures["latents"], inputs)
 
     def generate(self, latents: dict, training: bool = False):
         """Video [B, T, H, W, 3] float32 in [-1, 1], from the uint8 the SavedModel serves."""
         del training
         inputs = {k: tf.convert_to_tensor(v) for k, v in latents.items()}
-        video = self._signatures["serving_default"](**inputs)["video"]
+        video = self._batched(self._signatures["serving_default"], inputs)["video"]
         return tf.cast(video, tf.float32) / 127.5 - 1.0
+
+    def _batched(self, signature, inputs: dict) -> dict:
+        """signature(**inputs) in slices of at most max_batch along axis 0, concatenated."""
+        n = next(iter(inputs.values())).shape[0]      # static: also inside a tf.function
+        if n is None or n <= self.max_batch:
+            return signature(**inputs)
+        parts = [signature(**{k: v[i:i + self.max_batch] for k, v in inputs.items()})
+                 for i in range(0, n, self.max_batch)]
+        return {k: tf.concat([p[k] for p in parts], axis=0) for k in parts[0]}
+
+
+def _max_serving_batch(metadata: dict) -> int:
+    """The export's batch limit: from its metadata when export.py recorded it, else the limit
+    VideoGAN exports carry (models.base.VideoGAN.max_serving_batch)."""
+    if "max_serving_batch" in metadata:
+        return int(metadata["max_serving_batch"])
+    from tfvidgen.models.base import VideoGAN
+    return int(VideoGAN.max_serving_batch)
 
 
 def load_generator(workdir: str | None, saved_model: str | None):

@@ -8,18 +8,31 @@ MP4 grid, or a PNG frame grid (one row per video).
   --fix=grid         rows share appearance, columns share motion (a sqrt(N) x sqrt(N) grid)
   --interpolate=appearance|motion|both   N steps from the latents of --seed to those of --seed+1
   --label=K          class for conditional models (default: cycle through the classes)
+
+Requests that cannot take effect are errors (one `sample: error:` line naming the flag, exit 2,
+nothing loaded or written): --label on an unconditional model, --fix together with --interpolate,
+a --seed whose videos would need seeds past int64 (videos use --seed .. --seed+N), and an --output
+that is not a .gif/.mp4/.png file name or cannot be written (a directory, a file in the way of
+its folder, a read-only file system); --output is checked before any model is loaded. A request
+that can only be met approximately goes on with a `sample: warning:` line: --fix=grid needs a
+square number of videos, so a non-square --num_videos is rounded UP to the next square (3 -> 2x2
+= 4 videos; rounding down would turn 3 into a single video). An export serves at most its max
+serving batch per call; larger requests are split into several calls (same videos).
+The output is written as <output>.partial and renamed when complete; on failure nothing is left.
 """
 
 from __future__ import annotations
 
 import math
-import sys
 
 import numpy as np
-from absl import app, flags
+from absl import flags
+
+from tfvidgen import errors, viz
 
 FLAGS = flags.FLAGS
 APPEARANCE_KEYS = ("z_appearance",)
+_INT64_MAX = 2 ** 63 - 1
 
 
 def define_flags() -> None:
@@ -72,51 +85,65 @@ def arrange_latents(base: dict, other: dict, fix: str, interpolate: str, n: int)
     return out, columns
 
 
+def video_count(num_videos: int, fix: str, interpolate: str) -> int:
+    """How many videos to make; raises ValueError naming the flag for requests that cannot take
+    effect, warns when --fix=grid rounds a non-square count up to the next square."""
+    if fix != "none" and interpolate != "none":
+        raise ValueError(f"--fix={fix} and --interpolate={interpolate} cannot be combined: "
+                         f"give one of them")
+    if fix != "grid":
+        return num_videos
+    side = math.isqrt(num_videos - 1) + 1                       # ceil(sqrt(n))
+    if side * side != num_videos:
+        errors.warn("sample", f"--fix=grid needs a square --num_videos; writing {side * side} "
+                              f"videos ({side}x{side}) instead of {num_videos}")
+    return side * side
+
+
+def check_seed(seed: int, n: int) -> None:
+    """Videos use seeds seed .. seed+n-1 and (for --interpolate's end point) seed+1 .. seed+n."""
+    if not 0 <= seed <= _INT64_MAX - n:
+        raise ValueError(f"--seed={seed} is outside [0, {_INT64_MAX - n}]: {n} videos use seeds "
+                         f"--seed .. --seed+{n}, which must fit in int64")
+
+
+@errors.main_guard("sample")
 def main(argv):
     del argv
+    n = video_count(FLAGS.num_videos, FLAGS.fix, FLAGS.interpolate)
+    check_seed(FLAGS.seed, n)
+    errors.check_output_file("--output", FLAGS.output, viz.VIDEO_SUFFIXES)
     import tensorflow as tf
 
-    from tfvidgen import viz
     from tfvidgen.exported import load_generator
-    try:
-        model, _, step = load_generator(FLAGS.workdir, FLAGS.saved_model)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"sample: error: {e}", file=sys.stderr)
-        return 2
-    n = FLAGS.num_videos
-    labels = None
-    if model.cfg.conditional:
-        num_classes = model.cfg.num_classes
-        if FLAGS.label is not None and not 0 <= FLAGS.label < num_classes:
-            print(f"sample: error: --label={FLAGS.label} outside [0, {num_classes})",
-                  file=sys.stderr)
-            return 2
-        labels = tf.constant([FLAGS.label] * n if FLAGS.label is not None
-                             else np.arange(n) % num_classes, tf.int32)
-    try:
-        base = {k: v.numpy() for k, v in model.sample_inputs(n, FLAGS.seed, labels).items()}
-        other = {k: v.numpy() for k, v in model.sample_inputs(n, FLAGS.seed + 1, labels).items()}
-        latents, columns = arrange_latents(base, other, FLAGS.fix, FLAGS.interpolate, n)
-        videos = model.generate({k: tf.constant(v) for k, v in latents.items()}, training=False)
-    except tf.errors.InvalidArgumentError as e:     # a SavedModel's in-graph input checks
-        print(f"sample: error: {e.message.strip().splitlines()[0]}", file=sys.stderr)
-        return 2
-    source = f"from {FLAGS.saved_model}" if FLAGS.saved_model else "from " + FLAGS.workdir
-    return _write(viz.to_uint8(videos.numpy()), columns, f"{source} (step {step})")
-
-
-def _write(videos, columns, source: str) -> int:
-    from tfvidgen import viz
-    try:
-        viz.write_video_grid(FLAGS.output, videos, fps=FLAGS.fps, columns=columns)
-    except ValueError as e:
-        print(f"sample: error: --output: {e}", file=sys.stderr)
-        return 2
+    model, _, step = load_generator(FLAGS.workdir, FLAGS.saved_model)
+    labels = _labels(model.cfg, FLAGS.label, n)
+    labels = None if labels is None else tf.constant(labels, tf.int32)
+    base = {k: v.numpy() for k, v in model.sample_inputs(n, FLAGS.seed, labels).items()}
+    other = {k: v.numpy() for k, v in model.sample_inputs(n, FLAGS.seed + 1, labels).items()}
+    latents, columns = arrange_latents(base, other, FLAGS.fix, FLAGS.interpolate, n)
+    videos = viz.to_uint8(model.generate({k: tf.constant(v) for k, v in latents.items()},
+                                         training=False).numpy())
+    viz.write_video_grid(FLAGS.output, videos, fps=FLAGS.fps, columns=columns)
+    source = FLAGS.saved_model or FLAGS.workdir
     print(f"wrote {len(videos)} videos of {videos.shape[1]} frames at {videos.shape[2]}x"
-          f"{videos.shape[3]} {source} to {FLAGS.output}")
+          f"{videos.shape[3]} from {source} (step {step}) to {FLAGS.output}")
     return 0
+
+
+def _labels(cfg, label: int | None, n: int):
+    """int [n] labels for a conditional model (--label, or cycling through the classes), None for
+    an unconditional one; raises ValueError for a --label the model cannot use."""
+    if not cfg.conditional:
+        if label is not None:
+            raise ValueError(f"--label={label}: this model is unconditional (trained without "
+                             f"labels); omit --label")
+        return None
+    if label is not None and not 0 <= label < cfg.num_classes:
+        raise ValueError(f"--label={label} outside [0, {cfg.num_classes})")
+    return np.full(n, label) if label is not None else np.arange(n) % cfg.num_classes
 
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    errors.run_app(main, "sample")

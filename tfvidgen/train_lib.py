@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tfvidgen import callbacks, checkpoints, distribute, hardware, models
+from tfvidgen import callbacks, checkpoints, distribute, errors, hardware, models
 from tfvidgen.config import Config
 from tfvidgen.data import pipeline
 
@@ -58,15 +58,13 @@ def _write_run_files(config: Config, workdir: str, flags_writer, info: dict) -> 
     payload = json.loads(config.to_json())
     payload["git_revision"] = _git_revision()
     payload["dataset_info"] = info
-    tmp = os.path.join(workdir, "config.json.partial")
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2, sort_keys=True)
-    os.replace(tmp, os.path.join(workdir, "config.json"))
+    # Each file is complete or absent: a full disk leaves the previous one and no .partial.
+    with errors.atomic_output(os.path.join(workdir, "config.json")) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(payload, f, indent=2, sort_keys=True)
     if flags_writer is not None:
-        flags_path = os.path.join(workdir, "flags.cfg")
-        if os.path.exists(flags_path):
-            os.remove(flags_path)
-        flags_writer(flags_path)
+        with errors.atomic_output(os.path.join(workdir, "flags.cfg")) as tmp:
+            flags_writer(tmp)
 
 
 def _read_stored_config(workdir: str) -> tuple[Config, dict | None]:

@@ -1,7 +1,8 @@
 """Turning batches of videos into things people look at: grids, GIF/MP4 files, PNG frame strips.
 
 Host-side NumPy only (never called inside a tf.function). Videos are uint8 [N, T, H, W, 3] here;
-`to_uint8` converts model output in [-1, 1].
+`to_uint8` converts model output in [-1, 1]. Files are written atomically (`<path>.partial`,
+renamed when complete; removed on failure: tfvidgen.errors.atomic_output).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import math
 import os
 
 import numpy as np
+
+from tfvidgen import errors
 
 __all__ = ["to_uint8", "tile_videos", "frame_strip_grid", "encode_gif", "write_gif", "write_mp4",
            "write_video_grid", "VIDEO_SUFFIXES"]
@@ -62,8 +65,7 @@ def write_mp4(path: str, frames: np.ndarray, fps: int = 8) -> None:
     import av
     t, h, w, _ = frames.shape
     frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)))
-    tmp = path + ".partial.mp4"
-    with av.open(tmp, mode="w") as container:
+    with errors.atomic_output(path) as tmp, av.open(tmp, mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuv420p"
@@ -73,14 +75,20 @@ def write_mp4(path: str, frames: np.ndarray, fps: int = 8) -> None:
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-    os.replace(tmp, path)
 
 
 def write_video_grid(path: str, videos: np.ndarray, fps: int = 8, columns: int | None = None) -> None:
-    """Writes uint8 videos [N, T, H, W, 3] as an animated grid (.gif/.mp4) or a frame grid (.png)."""
+    """Writes uint8 videos [N, T, H, W, 3] as an animated grid (.gif/.mp4) or a frame grid (.png).
+
+    Raises:
+      ValueError: `path` does not end in one of VIDEO_SUFFIXES or is a directory.
+      OSError: the file system refused the write (nothing is left behind).
+    """
     suffix = os.path.splitext(path)[1].lower()
     if suffix not in VIDEO_SUFFIXES:
         raise ValueError(f"output {path!r}: expected one of {', '.join(VIDEO_SUFFIXES)}")
+    if os.path.isdir(path):
+        raise ValueError(f"output {path!r} is a directory; give a file name")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     if suffix == ".png":
         import imageio.v3 as iio
@@ -94,7 +102,5 @@ def write_video_grid(path: str, videos: np.ndarray, fps: int = 8, columns: int |
 
 
 def _atomic_write(path: str, data: bytes) -> None:
-    tmp = path + ".partial"
-    with open(tmp, "wb") as f:
+    with errors.atomic_output(path) as tmp, open(tmp, "wb") as f:
         f.write(data)
-    os.replace(tmp, path)

@@ -7,27 +7,68 @@
   python tools/serving_client.py --server=localhost:8500 --protocol=grpc --model_name=g3an \
       --signature=serving_default --seeds=0,1 --z_appearance=128 --z_motion=10 --output=served.mp4
 
-Request builders (`rest_body`, `grpc_request`) and response decoders are plain functions, so tests
-can check them against a loaded SavedModel without a server.
+Every failure is one line on stderr, `serving_client: error: <what>`, and exit status 2: a bad
+flag value (--seeds, --server, --timeout, --output: checked before anything is sent), a server
+that cannot be reached, does not answer within --timeout, answers with an error, or answers with
+something that is not a video (not JSON, no `video` output, values outside uint8). --timeout
+bounds the whole call (connecting, sending, the server's work and reading the answer), not each
+socket read. The output is written under a temporary name beside it and renamed when complete,
+so an existing file is only ever replaced by a complete new one.
+
+Request builders (`rest_body`, `grpc_request`), response decoders and `video_from_outputs` are
+plain functions, and `run()` is the whole command without absl, so tests call them in-process.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
+import math
 import os
+import re
+import socket
 import sys
-import urllib.error
-import urllib.request
+import threading
 import zlib
 
 import numpy as np
 
 __all__ = ["rest_body", "decode_rest_response", "grpc_request", "decode_grpc_response",
-           "predict_rest", "predict_grpc", "latent_inputs", "ServingError"]
+           "video_from_outputs", "predict_rest", "predict_grpc", "latent_inputs", "parse_seeds",
+           "parse_server", "run", "ServingError"]
+
+CMD = "serving_client"
+_INT64 = np.iinfo(np.int64)
 
 
 class ServingError(RuntimeError):
-    """The server was unreachable, timed out, or answered with an error."""
+    """The server was unreachable, timed out, or answered with an error or a non-video."""
+
+
+def parse_seeds(text: str) -> list[int]:
+    """`--seeds` "0,1,2" -> [0, 1, 2]. Raises ValueError naming the flag."""
+    parts = [s.strip() for s in text.split(",") if s.strip()]
+    if not parts:
+        raise ValueError("--seeds needs at least one integer")
+    try:
+        seeds = [int(s) for s in parts]
+    except ValueError:
+        raise ValueError(f"--seeds={text!r}: expected comma-separated integers, e.g. "
+                         f"--seeds=0,1,2,3") from None
+    if not all(_INT64.min <= s <= _INT64.max for s in seeds):
+        raise ValueError(f"--seeds={text!r}: seeds must fit in int64")
+    return seeds
+
+
+def parse_server(server: str) -> tuple[str, int]:
+    """`--server` "host:port" (or "[::1]:port") -> (host, port). Raises ValueError naming it."""
+    host, sep, port = server.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"--server={server!r}: expected host:port with a port in 1-65535, "
+                         f"e.g. localhost:8501")
+    return host, int(port)
 
 
 def rest_body(inputs: dict, signature: str) -> bytes:
@@ -37,7 +78,16 @@ def rest_body(inputs: dict, signature: str) -> bytes:
 
 
 def decode_rest_response(payload: bytes) -> dict:
-    data = json.loads(payload)
+    """The outputs of a REST predict answer, as JSON values (nested lists; video_from_outputs
+    checks them). Raises ServingError unless the answer is a JSON object with `outputs` (an
+    `error` answer raises with the server's message)."""
+    try:
+        data = json.loads(payload)
+    except ValueError:                          # JSONDecodeError and UnicodeDecodeError
+        raise ServingError(f"the answer is not JSON ({len(payload)} bytes: "
+                           f"{bytes(payload[:60])!r})") from None
+    if not isinstance(data, dict):
+        raise ServingError(f"the answer is JSON but not an object: {str(data)[:100]}")
     if "error" in data:
         raise ServingError(f"server error: {data['error']}")
     outputs = data.get("outputs")
@@ -45,7 +95,7 @@ def decode_rest_response(payload: bytes) -> dict:
         raise ServingError(f"unexpected response without 'outputs': {str(data)[:200]}")
     if not isinstance(outputs, dict):           # a single output comes back unnamed
         outputs = {"video": outputs}
-    return {k: np.asarray(v) for k, v in outputs.items()}
+    return outputs
 
 
 def grpc_request(inputs: dict, model_name: str, signature: str):
@@ -63,40 +113,139 @@ def grpc_request(inputs: dict, model_name: str, signature: str):
 
 def decode_grpc_response(response) -> dict:
     import tensorflow as tf
-    return {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
+    try:
+        return {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
+    except (TypeError, ValueError) as e:
+        raise ServingError(f"the answer has a malformed tensor: {e}") from None
+
+
+def video_from_outputs(outputs: dict) -> np.ndarray:
+    """The `video` output as uint8 [N, T, H, W, 3]. Raises ServingError naming the output when
+    it is missing, not a numeric array of that shape, or has values outside uint8 (casting
+    would wrap them: 300 -> 44, -1 -> 255)."""
+    if "video" not in outputs:
+        names = ", ".join(sorted(outputs)) or "none"
+        raise ServingError(f"the answer has no 'video' output (outputs: {names}); is "
+                           f"--model_name a tfvidgen model?")
+    try:
+        video = np.asarray(outputs["video"])
+    except (ValueError, TypeError):             # ragged nested lists
+        raise ServingError("output 'video' is not a rectangular array") from None
+    if video.dtype == np.bool_ or not (np.issubdtype(video.dtype, np.integer)
+                                       or np.issubdtype(video.dtype, np.floating)):
+        raise ServingError(f"output 'video' is not a numeric array (dtype {video.dtype})")
+    if video.ndim != 5 or video.shape[-1] != 3 or video.size == 0:
+        raise ServingError(f"output 'video' has shape {list(video.shape)}; expected "
+                           f"[N, T, H, W, 3]")
+    if np.issubdtype(video.dtype, np.floating) and not np.isfinite(video).all():
+        raise ServingError("output 'video' has non-finite values; expected uint8 [0, 255]")
+    low, high = video.min(), video.max()
+    if low < 0 or high > 255:
+        raise ServingError(f"output 'video' has values in [{low}, {high}], outside uint8 "
+                           f"[0, 255]")
+    if np.issubdtype(video.dtype, np.floating) and not (video == np.round(video)).all():
+        raise ServingError("output 'video' has non-integer values; expected uint8 [0, 255]")
+    return video.astype(np.uint8)
+
+
+def _server_message(text) -> str:
+    """A server's error text without TF's node annotations, cut to a readable length."""
+    text = re.sub(r"\[\[\{\{node [^}]*\}\}\]\]", "", str(text))
+    text = " ".join(text.split())
+    return text if len(text) <= 400 else text[:400] + " ..."
 
 
 def predict_rest(server: str, model_name: str, inputs: dict, signature: str,
                  timeout: float) -> dict:
-    url = f"http://{server}/v1/models/{model_name}:predict"
-    request = urllib.request.Request(url, data=rest_body(inputs, signature),
-                                     headers={"Content-Type": "application/json"})
+    """POSTs to TF Serving's REST API; the outputs of its answer.
+
+    `timeout` is a deadline for the whole exchange: a timer shuts the socket down when it
+    expires, which wakes whatever connect, send or read is blocked (a per-read socket timeout
+    never fires on a server that sends a byte every half second).
+
+    Raises:
+      ValueError: `server` is not host:port.
+      ServingError: unreachable, no complete answer within `timeout`, HTTP error, not JSON.
+    """
+    host, port = parse_server(server)
+    path = f"/v1/models/{model_name}:predict"
+    url = f"http://{server}{path}"
+    body = rest_body(inputs, signature)
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    expired = threading.Event()
+
+    def expire():
+        expired.set()
+        sock = connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    timer = threading.Timer(timeout, expire)
+    timer.daemon = True
+    timer.start()
+    connected = False
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return decode_rest_response(response.read())
-    except urllib.error.HTTPError as e:
-        detail = e.read().decode(errors="replace")[:500]
-        raise ServingError(f"{url} answered HTTP {e.code}: {detail}") from None
-    except (urllib.error.URLError, TimeoutError, OSError) as e:
-        raise ServingError(f"cannot reach TF Serving at {url}: {getattr(e, 'reason', e)}") from None
+        connection.connect()
+        connected = True
+        if expired.is_set():                    # expired while connecting: nothing to wake
+            raise TimeoutError
+        connection.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        payload = response.read()
+        status = response.status
+    except (OSError, http.client.HTTPException) as e:
+        if expired.is_set() or isinstance(e, TimeoutError):
+            raise ServingError(f"no complete answer from {url} within --timeout={timeout:g}s") \
+                from None
+        if not connected:
+            raise ServingError(f"cannot reach TF Serving at {url}: "
+                               f"{getattr(e, 'strerror', None) or e}") from None
+        raise ServingError(f"{url} broke off the exchange: {type(e).__name__} {e}") from None
+    finally:
+        timer.cancel()
+        connection.close()
+    if expired.is_set():                        # a shut-down socket may read as a short answer
+        raise ServingError(f"no complete answer from {url} within --timeout={timeout:g}s")
+    if status >= 400:
+        try:
+            detail = json.loads(payload).get("error", "")
+        except (ValueError, AttributeError):
+            detail = ""
+        detail = detail or payload.decode(errors="replace")
+        raise ServingError(f"{url} answered HTTP {status}: {_server_message(detail)}")
+    return decode_rest_response(payload)
 
 
 def predict_grpc(server: str, model_name: str, inputs: dict, signature: str,
                  timeout: float) -> dict:
+    """Calls TF Serving's gRPC Predict with `timeout` as the call's deadline (gRPC deadlines
+    cover the whole call: connecting, sending, waiting and receiving).
+
+    Raises:
+      ValueError: `server` is not host:port.
+      ServingError: unreachable, no answer within `timeout`, or an error status.
+    """
     import grpc
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
+    parse_server(server)
+    request = grpc_request(inputs, model_name, signature)
     channel = grpc.insecure_channel(server, options=[
         ("grpc.max_receive_message_length", 64 * 1024 * 1024)])
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
     try:
-        response = stub.Predict(grpc_request(inputs, model_name, signature), timeout=timeout)
+        response = stub.Predict(request, timeout=timeout)
     except grpc.RpcError as e:
         code = e.code().name if hasattr(e, "code") else "UNKNOWN"
-        if code in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
+        details = _server_message(e.details() if hasattr(e, "details") else e)
+        if code == "DEADLINE_EXCEEDED":
+            raise ServingError(f"no complete answer from TF Serving at {server} within "
+                               f"--timeout={timeout:g}s (gRPC {code})") from None
+        if code == "UNAVAILABLE":
             raise ServingError(f"cannot reach TF Serving at {server} (gRPC {code}): "
-                               f"{e.details()}") from None
-        raise ServingError(f"TF Serving at {server} answered gRPC {code}: {e.details()}") from None
+                               f"{details}") from None
+        raise ServingError(f"TF Serving at {server} answered gRPC {code}: {details}") from None
     finally:
         channel.close()
     return decode_grpc_response(response)
@@ -111,38 +260,53 @@ def latent_inputs(seeds: list[int], widths: dict[str, int]) -> dict:
     return out
 
 
-def main(argv):
-    del argv
-    from absl import flags
-
-    from tfvidgen import viz
-    f = flags.FLAGS
-    seeds = [int(s) for s in f.seeds.split(",") if s.strip()]
-    if not seeds:
-        print("serving_client: error: --seeds needs at least one integer", file=sys.stderr)
-        return 2
-    if f.signature == "sample":
-        inputs = {"seed": np.asarray(seeds, np.int64)}
+def _request_inputs(signature: str, seeds: str, label, z_appearance: int, z_motion: int) -> dict:
+    seed_list = parse_seeds(seeds)
+    if signature == "sample":
+        inputs = {"seed": np.asarray(seed_list, np.int64)}
     else:
-        inputs = latent_inputs(seeds, {"z_appearance": f.z_appearance, "z_motion": f.z_motion})
-    if f.label is not None:
-        inputs["label"] = np.full([len(seeds)], f.label, np.int32)
-    call = predict_rest if f.protocol == "rest" else predict_grpc
+        for flag, width in (("--z_appearance", z_appearance), ("--z_motion", z_motion)):
+            if width < 1:
+                raise ValueError(f"{flag}={width}: must be a positive latent width")
+        if any(s < 0 for s in seed_list):     # NumPy's seed sequences take non-negative ints
+            raise ValueError(f"--seeds={seeds!r}: serving_default draws latents from "
+                             f"non-negative seeds")
+        inputs = latent_inputs(seed_list, {"z_appearance": z_appearance, "z_motion": z_motion})
+    if label is not None:
+        if not 0 <= label <= np.iinfo(np.int32).max:
+            raise ValueError(f"--label={label}: must be a non-negative class index")
+        inputs["label"] = np.full([len(seed_list)], label, np.int32)
+    return inputs
+
+
+def run(server: str, protocol: str, model_name: str, signature: str, seeds: str,
+        label: int | None, z_appearance: int, z_motion: int, timeout: float, output: str) -> int:
+    """The whole command (flags as arguments): 0 when `output` was written, else 2 after one
+    `serving_client: error:` line on stderr. Bad arguments fail before any request is sent."""
+    from tfvidgen import errors, viz
+
     try:
-        outputs = call(f.server, f.model_name, inputs, f.signature, f.timeout)
-    except ServingError as e:
-        print(f"serving_client: error: {e}", file=sys.stderr)
-        return 1
-    videos = outputs["video"].astype(np.uint8)
-    viz.write_video_grid(f.output, videos)
-    print(f"wrote {videos.shape[0]} videos {videos.shape[1:]} to {os.path.abspath(f.output)}")
+        inputs = _request_inputs(signature, seeds, label, z_appearance, z_motion)
+        if not (math.isfinite(timeout) and timeout > 0):
+            raise ValueError(f"--timeout={timeout}: must be a positive number of seconds")
+        parse_server(server)
+        errors.check_output_file("--output", output, viz.VIDEO_SUFFIXES)
+        call = predict_rest if protocol == "rest" else predict_grpc
+        videos = video_from_outputs(call(server, model_name, inputs, signature, timeout))
+        viz.write_video_grid(output, videos)      # atomic: <output>.partial, then a rename
+    except (ValueError, ServingError) as e:
+        return errors.fail(CMD, str(e))
+    except OSError as e:
+        return errors.fail(CMD, f"--output={output!r}: {errors.describe(e) or e}")
+    print(f"wrote {videos.shape[0]} videos {videos.shape[1:]} to {os.path.abspath(output)}")
     return 0
 
 
-if __name__ == "__main__":
-    sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
-    from absl import app, flags
-    flags.DEFINE_string("server", "localhost:8501", "host:port of TF Serving (8501 REST, 8500 gRPC).")
+def define_flags() -> None:
+    """This command's flags (only when run as a program)."""
+    from absl import flags
+    flags.DEFINE_string("server", "localhost:8501",
+                        "host:port of TF Serving (8501 REST, 8500 gRPC).")
     flags.DEFINE_enum("protocol", "rest", ["rest", "grpc"], "Which API to call.")
     flags.DEFINE_string("model_name", "g3an", "Model name in TF Serving's models.config.")
     flags.DEFINE_enum("signature", "sample", ["sample", "serving_default"], "Signature to call.")
@@ -150,6 +314,22 @@ if __name__ == "__main__":
     flags.DEFINE_integer("label", None, "Class label for conditional models.")
     flags.DEFINE_integer("z_appearance", 128, "Width of z_appearance (serving_default).")
     flags.DEFINE_integer("z_motion", 10, "Width of z_motion (serving_default).")
-    flags.DEFINE_float("timeout", 60.0, "Request timeout in seconds.")
+    flags.DEFINE_float("timeout", 60.0, "Deadline in seconds for the whole call (connect, "
+                                        "request, server work, answer).")
     flags.DEFINE_string("output", "served.gif", "Output .gif, .mp4 or .png.")
-    app.run(main)
+
+
+def main(argv):
+    del argv
+    from absl import flags
+    f = flags.FLAGS
+    return run(f.server, f.protocol, f.model_name, f.signature, f.seeds, f.label,
+               f.z_appearance, f.z_motion, f.timeout, f.output)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")     # gRPC imports TensorFlow
+    sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+    from tfvidgen import errors as _errors
+    define_flags()
+    _errors.run_app(main, CMD)

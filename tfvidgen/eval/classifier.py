@@ -66,9 +66,8 @@ class VideoClassifier(keras.Model):
                                     name=f"temporal{i}"),
                 keras.layers.GroupNormalization(groups=min(8, channels), name=f"gn_t{i}"),
                 keras.layers.MaxPooling3D((1 if i == 0 else 2, 2, 2), padding="same")])
-        # float32 heads: logits and their softmax stay exact under a mixed policy.
-        self.action_head = keras.layers.Dense(num_classes, name="action", dtype="float32")
-        self.identity_head = (keras.layers.Dense(num_identities, name="identity", dtype="float32")
+        self.action_head = keras.layers.Dense(num_classes, name="action")
+        self.identity_head = (keras.layers.Dense(num_identities, name="identity")
                               if num_identities else None)
 
     def call(self, videos, training=None):
@@ -175,39 +174,13 @@ def _fit(model, batches, steps: int, log, tag: str = "classifier") -> None:
             log(f"[{tag}] step {i}/{steps} loss {loss:.3f} ({time.time() - start:.0f}s)")
 
 
-def _float32_copy(model: VideoClassifier, p: ClassifierProtocol) -> VideoClassifier:
-    """The same weights in a float32 model: inference never depends on the training policy."""
-    copy = _new_model(p)
-    copy.set_weights(model.get_weights())
-    return copy
-
-
-def _new_model(p: ClassifierProtocol) -> VideoClassifier:
-    model = VideoClassifier(p.num_classes, p.num_identities, p.width)
-    model(tf.zeros([1, p.num_frames, p.resolution, p.resolution, 3]))
-    return model
-
-
-def train_classifier(p: ClassifierProtocol, out_dir: str, log=print,
-                     precision: str = "float32") -> tuple:
-    """Trains, measures real test accuracy, writes weights + metadata. Returns (model, meta).
-
-    `precision` is the Keras policy of training only (evaluate passes the hardware's `auto`
-    choice); the returned model, its accuracy and everything scored with it are float32.
-    """
+def train_classifier(p: ClassifierProtocol, out_dir: str, log=print) -> tuple:
+    """Trains, measures real test accuracy, writes weights + metadata. Returns (model, meta)."""
     keras.utils.set_random_seed(p.seed)
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(precision)
-    try:
-        model = VideoClassifier(p.num_classes, p.num_identities, p.width)
-        _fit(model, iter(pipeline.make_dataset(_data_config(p, test=False), p.batch_size,
-                                               p.seed)), p.steps, log)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
-    if precision != "float32":
-        model = _float32_copy(model, p)
-    meta = {"protocol": dataclasses.asdict(p), "training_precision": precision,
-            **_accuracy(model, p, batches=8)}
+    model = VideoClassifier(p.num_classes, p.num_identities, p.width)
+    _fit(model, iter(pipeline.make_dataset(_data_config(p, test=False), p.batch_size, p.seed)),
+         p.steps, log)
+    meta = {"protocol": dataclasses.asdict(p), **_accuracy(model, p, batches=8)}
     os.makedirs(out_dir, exist_ok=True)
     weights = os.path.join(out_dir, WEIGHTS)
     model.save_weights(weights + ".partial.weights.h5")
@@ -237,17 +210,17 @@ def real_test_accuracy(model, p: ClassifierProtocol, batches: int = 8) -> float:
     return _accuracy(model, p, batches)["test_accuracy"]
 
 
-def load_or_train(p: ClassifierProtocol, out_dir: str, log=print,
-                  precision: str = "float32") -> tuple:
+def load_or_train(p: ClassifierProtocol, out_dir: str, log=print) -> tuple:
     """The cached classifier if its protocol matches, else a newly trained one."""
     meta_path = os.path.join(out_dir, META)
     if os.path.isfile(meta_path):
         with open(meta_path) as f:
             meta = json.load(f)
         if meta.get("protocol") == dataclasses.asdict(p):
-            model = _new_model(p)
+            model = VideoClassifier(p.num_classes, p.num_identities, p.width)
+            model(tf.zeros([1, p.num_frames, p.resolution, p.resolution, 3]))
             model.load_weights(os.path.join(out_dir, WEIGHTS))
             log(f"[classifier] cached ({meta['test_accuracy']:.3f} real test accuracy)")
             return model, meta
         log("[classifier] cached classifier has another protocol: retraining")
-    return train_classifier(p, out_dir, log, precision)
+    return train_classifier(p, out_dir, log)

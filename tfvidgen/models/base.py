@@ -169,6 +169,12 @@ class VideoGAN(keras.Model):
     # ---- serving ----------------------------------------------------------------------------
     #: largest batch a serving request may ask for (guards the server against absurd requests)
     max_serving_batch = 256
+    #: largest |value| a serving latent may have. Latents are N(0, 1): |z| > 10 has probability
+    #: ~1e-23, so 1e4 leaves room for anything a client can mean (interpolation, extrapolation,
+    #: truncation) and refuses garbage, which would overflow the generator instead: a 1e30 latent
+    #: drives its activations to inf, normalisation turns them into NaN, and the uint8 cast made
+    #: that an all-black video.
+    max_serving_latent = 1e4
 
     def serving_endpoints(self) -> dict:
         """{name: (function, input_signature)} that export.py writes into the SavedModel.
@@ -177,74 +183,94 @@ class VideoGAN(keras.Model):
         sample:          seed int64 [B] (+ label) -> the same, drawn in-graph with stateless RNG
         latents:         seed int64 [B] (+ label) -> the latents `sample` uses for those seeds,
                          so clients can fix, mix or interpolate them and call serving_default
-        Inputs are validated in the graph: errors are InvalidArgument naming the input.
+
+        Inputs are checked in the graph (core ops only, so any TF Serving runs the checks) and
+        a bad one answers InvalidArgument naming it, never a video: its shape (rank and width),
+        one batch size in [1, max_serving_batch] across the inputs, labels in [0, num_classes),
+        latents finite with |value| <= max_serving_latent. The signatures therefore declare no
+        shapes (TensorSpec(None)): the runtime does not enforce a declared shape, and a wrong
+        rank used to fail deep inside the graph with an error that named no input.
         """
         specs = self.latent_specs()
         names = sorted(specs)
         generator = self.sampling_generator
-        num_classes = self.cfg.num_classes
+        seed_shapes = {"seed": tf.TensorShape([None])}
+        if "label" in specs:
+            seed_shapes["label"] = specs["label"].shape
 
         def video_output(video):
-            video = tf.clip_by_value(tf.cast(video, tf.float32), -1.0, 1.0)
+            # The inputs are checked; this is the last guard: NaN cast to uint8 is 0, so a
+            # generator that overflowed anyway would answer with a plausible black video.
+            video = tf.debugging.assert_all_finite(tf.cast(video, tf.float32),
+                                                   "the generated video is not finite")
+            video = tf.clip_by_value(video, -1.0, 1.0)
             return {"video": tf.cast(tf.round((video + 1.0) * 127.5), tf.uint8)}
 
-        def check_batch(name, tensor, batch):
-            return tf.debugging.assert_equal(
-                tf.shape(tensor)[0], batch,
-                message=f"{name} must have the same batch size as the other inputs")
-
-        def checked_label(label, batch):
-            deps = [check_batch("label", label, batch),
-                    tf.debugging.assert_greater_equal(label, 0, message=(
-                        f"label must be in [0, {num_classes})")),
-                    tf.debugging.assert_less(label, num_classes, message=(
-                        f"label must be in [0, {num_classes})"))]
-            with tf.control_dependencies(deps):
-                return tf.identity(label)
-
-        def checked_batch(batch):
-            with tf.control_dependencies([
-                    tf.debugging.assert_positive(batch, message="batch must not be empty"),
-                    tf.debugging.assert_less_equal(batch, self.max_serving_batch, message=(
-                        f"batch size must be at most {self.max_serving_batch}"))]):
-                return tf.identity(batch)
-
         def from_latents(*args):
-            inputs = dict(zip(names, args))
-            batch = checked_batch(tf.shape(inputs[names[0]])[0])
-            latents = {}
-            for name, value in inputs.items():
-                if name == "label":
-                    latents[name] = checked_label(value, batch)
-                    continue
-                width = specs[name].shape[-1]
-                with tf.control_dependencies([
-                        check_batch(name, value, batch),
-                        tf.debugging.assert_equal(tf.shape(value)[-1], width, message=(
-                            f"{name} must have width {width}"))]):
-                    latents[name] = tf.ensure_shape(tf.identity(value), [None, width])
+            latents = self._checked_serving_inputs(dict(zip(names, args)),
+                                                   {n: specs[n].shape for n in names})
             return video_output(generator(latents, training=False))
 
-        # Widths are left open in the signature so a wrong width reaches the check above and
-        # fails with a message naming the input, rather than a bare shape mismatch.
-        latent_signature = [tf.TensorSpec([None] * len(specs[n].shape), specs[n].dtype, name=n)
-                            for n in names]
-        seed_signature = [tf.TensorSpec([None], tf.int64, name="seed")]
-        if "label" in specs:
-            seed_signature.append(specs["label"])
-
-            def latents(seed, label):
-                batch = checked_batch(tf.shape(seed)[0])
-                return self.latents_from_seeds(noise.seeds_from_ints(seed),
-                                               checked_label(label, batch))
-        else:
-            def latents(seed):
-                with tf.control_dependencies([checked_batch(tf.shape(seed)[0])]):
-                    return self.latents_from_seeds(noise.seeds_from_ints(seed))
+        def latents(*args):
+            inputs = self._checked_serving_inputs(dict(zip(seed_shapes, args)), seed_shapes)
+            return self.latents_from_seeds(noise.seeds_from_ints(inputs["seed"]),
+                                           inputs.get("label"))
 
         def from_seeds(*args):
             return video_output(generator(latents(*args), training=False))
 
+        latent_signature = [tf.TensorSpec(None, specs[n].dtype, name=n) for n in names]
+        seed_signature = [tf.TensorSpec(None, tf.int64, name="seed")]
+        if "label" in specs:
+            seed_signature.append(tf.TensorSpec(None, specs["label"].dtype, name="label"))
         return {"serving_default": (from_latents, latent_signature),
                 "sample": (from_seeds, seed_signature),
                 "latents": (latents, seed_signature)}
+
+    def _checked_serving_inputs(self, inputs: dict, shapes: dict) -> dict:
+        """`inputs` with their static `shapes`, passed on only once every serving check passed."""
+        checked = {}
+        for name, value in inputs.items():
+            with tf.control_dependencies([_assert_serving_shape(name, value, shapes[name])]):
+                checked[name] = tf.ensure_shape(tf.identity(value), shapes[name])
+        first, *others = checked
+        batch = tf.shape(checked[first])[0]
+        deps = [tf.debugging.assert_positive(batch, message="batch must not be empty"),
+                tf.debugging.assert_less_equal(batch, self.max_serving_batch, message=(
+                    f"batch size must be at most {self.max_serving_batch}"))]
+        for name in others:
+            deps.append(tf.debugging.assert_equal(tf.shape(checked[name])[0], batch, message=(
+                f"{name} must have the same batch size as the other inputs")))
+        for name, value in checked.items():
+            if name == "label":
+                in_range = f"label must be in [0, {self.cfg.num_classes})"
+                deps += [tf.debugging.assert_greater_equal(value, 0, message=in_range),
+                         tf.debugging.assert_less(value, self.cfg.num_classes, message=in_range)]
+            elif value.dtype.is_floating:
+                # The bound is tested on CheckNumerics' output, so a NaN or inf is always
+                # reported as such (a data dependency orders the two; asserts side by side don't).
+                finite = tf.debugging.assert_all_finite(value, f"{name} must be finite")
+                largest = tf.reduce_max(tf.abs(finite))
+                deps.append(tf.debugging.assert_less_equal(
+                    largest, tf.constant(self.max_serving_latent, largest.dtype),
+                    message=f"{name} must have |values| <= {self.max_serving_latent:g}"))
+        with tf.control_dependencies(deps):
+            return {name: tf.identity(value) for name, value in checked.items()}
+
+
+def _assert_serving_shape(name: str, value, shape: tf.TensorShape):
+    """Assert op: `value` has `shape` (None dims: any size), with a message naming the input."""
+    actual = tf.shape(value)
+    sizes = [-1 if d is None else d for d in shape.as_list()]
+    # The rank test guards the size test (which cannot broadcast across ranks). It is a cond
+    # because grappler does not fold a cond: when the caller's shapes were known, a plain
+    # `rank == r` test was folded and ops after the assert (EnsureShape, MatMul) failed first,
+    # with errors that named no input (TF 2.21, signatures called from Python).
+    ok = tf.cond(tf.equal(tf.size(actual), len(sizes)),
+                 lambda: tf.reduce_all((actual == sizes) | tf.equal(sizes, -1)),
+                 lambda: tf.constant(False))
+    # Parentheses, not brackets, in the message: one-line error reporters cut the assertion's
+    # text at its first "]" (tfvidgen.errors).
+    layout = ", ".join("batch" if i == 0 else ("any" if d < 0 else str(d))
+                       for i, d in enumerate(sizes))
+    return tf.debugging.Assert(ok, [f"{name} must have shape ({layout}), got shape", actual])

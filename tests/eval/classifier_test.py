@@ -14,8 +14,9 @@ from tests.helpers import CLASSIFIER_PROTOCOL as PROTOCOL
 
 def test_reaches_high_real_test_accuracy(trained):
     _, _, meta = trained
-    assert meta["test_accuracy"] > 0.7, meta           # chance is 1/8
-    assert meta["identity_test_accuracy"] > 0.9, meta  # chance is 1/8
+    # Measured over 15 runs (5 seeds x 3 numeric backends): 0.89-0.98 and 0.96-1.0; chance 1/8.
+    assert meta["test_accuracy"] > 0.8, meta
+    assert meta["identity_test_accuracy"] > 0.9, meta
     assert meta["test_videos"] == 128 and len(meta["weights_sha256"]) == 64
 
 
@@ -41,15 +42,20 @@ def test_real_videos_beat_noise_and_frozen_videos(trained):
     s_real, s_noise, s_frozen = (helpers.set_scores(clf, v, labels, reference, meta["test_accuracy"])
                                  for v in (real, noise, frozen))
     # Another real set scores near the experimental bound (the metrics of the reference set).
+    # Ranges in the comments: measured over 5 seeds x {oneDNN on, off, off with AVX2 kernels}
+    # (tools/measure_margins.py --steps=800).
     bound_is = metrics.inception_score(reference_out["action"])
     bound_h = metrics.conditional_entropy(reference_out["action"])
-    assert abs(s_real["is"] - bound_is) < 0.15 * bound_is, (s_real, bound_is)
-    assert abs(s_real["h_y_given_v"] - bound_h) < 0.15, (s_real, bound_h)
+    assert abs(s_real["is"] - bound_is) < 0.15 * bound_is, (s_real, bound_is)   # 0.2-6.9%
+    assert abs(s_real["h_y_given_v"] - bound_h) < 0.15, (s_real, bound_h)       # 0.001-0.073
     for bad in (s_noise, s_frozen):
-        assert s_real["fd"] < bad["fd"] / 2, (s_real, bad)
-        assert s_real["is"] > bad["is"] + 1, (s_real, bad)
-        assert s_real["h_y_given_v"] < bad["h_y_given_v"] - 0.1, (s_real, bad)
-        assert s_real["s3"] > bad["s3"] + 0.2, (s_real, bad)
+        assert s_real["fd"] < bad["fd"] / 2, (s_real, bad)       # bad/real: 4.1-8.2, 9.5-21
+        assert s_real["is"] > bad["is"] + 1, (s_real, bad)       # difference: 3.0-4.5, 4.2-5.2
+        assert s_real["s3"] > bad["s3"] + 0.1, (s_real, bad)     # difference: 0.26-0.51, 0.43-0.64
+    # Frozen videos are classified less clearly (H(y|v) higher by 0.29-0.65). Uniform noise is
+    # not checked on H(y|v): it is far out of distribution, where a well-trained classifier is
+    # confidently wrong (measured -0.19 to +1.12 above real).
+    assert s_real["h_y_given_v"] < s_frozen["h_y_given_v"] - 0.1, (s_real, s_frozen)
 
 
 def test_identity_share_is_near_one_for_a_shared_actor_and_near_chance_when_shuffled(trained):
@@ -57,4 +63,5 @@ def test_identity_share_is_near_one_for_a_shared_actor_and_near_chance_when_shuf
     shared, shuffled = helpers.identity_groups()
     high, low = helpers.identity_share(clf, shared), helpers.identity_share(clf, shuffled)
     chance = 1 / len(synthetic.ACTORS)
-    assert high > 0.9 and low < chance + 0.15, (high, low)
+    # Measured 0.958-1.0 and 0.125-0.167 (5 seeds x 3 numeric backends, 800-step classifier).
+    assert high > 0.85 and low < chance + 0.15, (high, low)

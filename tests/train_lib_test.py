@@ -77,15 +77,25 @@ def test_run_writes_checkpoints_events_samples_and_config(tmp_path):
     assert again["resumed_from"] == 3 and again["step"] == 4
 
 
-@pytest.mark.parametrize("strategy,replicas", [("default", 0), ("mirrored", 2)])
-def test_conditional_model_trains_through_the_loop(strategy, replicas, tmp_path):
+@pytest.mark.parametrize("replicas", [1, 2])
+def test_conditional_model_trains_through_the_loop(replicas, tmp_path):
     """Regression: conditional G3AN crashed at step 1 in the traced loop ('__projection' is not a
-    valid root scope name) while eager calls worked."""
+    valid root scope name) while eager calls worked. Two replicas run as a subprocess: two
+    MirroredStrategy objects in one process clash on collective instance keys (a TF limitation,
+    and another test of this file already made one)."""
     workdir = tmp_path / "w"
-    config = tiny_config(workdir=str(workdir), conditional=True).replace(
-        train={"train_steps": 2}, runtime={"strategy": strategy, "num_cpu_replicas": replicas})
-    result = train_lib.run(config)
-    assert result["step"] == 2 and all(np.isfinite(v) for v in result["logs"].values())
+    if replicas == 1:
+        config = tiny_config(workdir=str(workdir), conditional=True).replace(
+            train={"train_steps": 2})
+        result = train_lib.run(config)
+        assert result["step"] == 2 and all(np.isfinite(v) for v in result["logs"].values())
+    else:
+        proc = subprocess.run(_train_cmd(workdir, "--train_steps=2", "--checkpoint_every=1",
+                                         "--strategy=mirrored", "--num_cpu_replicas=2",
+                                         "--model_param=conditional=true"),
+                              cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "with 2 replica(s)" in proc.stdout
     ckpt_dir = str(workdir / "checkpoints")
     # The label embeddings [num_classes, channels] of D_I's and D_V's projection terms.
     names = [n for n, shape in tf.train.list_variables(ckpt_dir)

@@ -200,7 +200,10 @@ class _Projection(keras.layers.Layer):
     def call(self, features, labels):
         pooled = tf.reduce_sum(tf.cast(features, tf.float32),
                                axis=list(range(1, len(features.shape) - 1)))          # [B, C]
-        return tf.reduce_sum(pooled * tf.gather(self.embeddings, labels), axis=-1)
+        # One-hot matmul, not a gather: a dense gradient for this tiny table, all-reduced with
+        # the other gradients instead of through a separate IndexedSlices all-gather.
+        embedded = tf.matmul(tf.one_hot(labels, self.num_classes), self.embeddings)     # [B, C]
+        return tf.reduce_sum(pooled * embedded, axis=-1)
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes}

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -303,3 +304,20 @@ def test_export_cli_prints_signatures_and_refuses_to_overwrite(tmp_path, trained
     diff = np.abs(iio.imread(tmp_path / "a.gif", index=None).astype(int)
                   - iio.imread(tmp_path / "b.gif", index=None))
     assert diff.max() <= 2        # same seeds, same videos (GIF palette quantisation aside)
+
+
+def test_exports_carry_input_roles_and_older_exports_get_the_models_own(exported, tmp_path):
+    """sample --fix/--interpolate go by role: from the metadata, or for an export written before
+    inputs had roles, from the model's declaration built from its stored config."""
+    from tfvidgen.exported import ExportedGenerator
+    model, path, _ = exported
+    assert ExportedGenerator(path).input_roles() == model.input_roles() == {
+        i.name: i.role for i in model.inputs()}
+    old = tmp_path / "old"
+    shutil.copytree(path, old)
+    asset = old / export.ASSET_FILE
+    metadata = json.loads(asset.read_text())
+    for entry in metadata["latents"].values():
+        del entry["role"]
+    asset.write_text(json.dumps(metadata))
+    assert ExportedGenerator(str(old)).input_roles() == model.input_roles()

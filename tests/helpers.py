@@ -4,7 +4,6 @@ import dataclasses
 import os
 import sys
 
-import keras
 import numpy as np
 
 from tfvidgen import models
@@ -47,10 +46,8 @@ def tiny_config(model="g3an", workdir="unused", **params) -> Config:
 
 
 def tiny_model(config=None, num_classes=5):
-    config = config or tiny_config()
-    model = models.build_model(config, num_classes)
-    model.compile(keras.optimizers.Adam(2e-4, 0.5, 0.999), keras.optimizers.Adam(2e-4, 0.5, 0.999))
-    return model
+    """The model of `config` as training builds it (declared optimizers: Adam(2e-4, 0.5, 0.999))."""
+    return models.build(config or tiny_config(), num_classes)
 
 
 # The evaluation classifier at test-budget size: synthetic_actions at 16x16x8, ~90 s to train on

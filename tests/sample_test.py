@@ -22,6 +22,9 @@ def sample_cmd(*flags):
     return [sys.executable, "-m", "tfvidgen.sample", *flags]
 
 
+ROLES = {"z_appearance": "appearance", "z_motion": "motion"}
+
+
 def _latents(n, offset):
     rng = np.random.default_rng(offset)
     return {"z_appearance": rng.normal(size=(n, 3)).astype(np.float32),
@@ -30,16 +33,16 @@ def _latents(n, offset):
 
 def test_fix_appearance_and_motion():
     base, other = _latents(4, 0), _latents(4, 1)
-    fixed, _ = sample.arrange_latents(base, other, "appearance", "none", 4)
+    fixed, _ = sample.arrange_latents(base, other, "appearance", "none", 4, ROLES)
     assert np.all(fixed["z_appearance"] == base["z_appearance"][0])
     np.testing.assert_array_equal(fixed["z_motion"], base["z_motion"])
-    fixed, _ = sample.arrange_latents(base, other, "motion", "none", 4)
+    fixed, _ = sample.arrange_latents(base, other, "motion", "none", 4, ROLES)
     assert np.all(fixed["z_motion"] == base["z_motion"][0])
 
 
 def test_grid_rows_share_appearance_columns_share_motion():
     base = _latents(9, 0)
-    grid, columns = sample.arrange_latents(base, base, "grid", "none", 9)
+    grid, columns = sample.arrange_latents(base, base, "grid", "none", 9, ROLES)
     assert columns == 3
     za, zm = grid["z_appearance"].reshape(3, 3, -1), grid["z_motion"].reshape(3, 3, -1)
     assert np.all(za == za[:, :1]) and np.all(zm == zm[:1])
@@ -48,7 +51,7 @@ def test_grid_rows_share_appearance_columns_share_motion():
 
 def test_interpolation_endpoints():
     base, other = _latents(5, 0), _latents(5, 1)
-    out, _ = sample.arrange_latents(base, other, "none", "motion", 5)
+    out, _ = sample.arrange_latents(base, other, "none", "motion", 5, ROLES)
     np.testing.assert_allclose(out["z_motion"][0], base["z_motion"][0])
     np.testing.assert_allclose(out["z_motion"][-1], other["z_motion"][0])
     assert np.all(out["z_appearance"] == base["z_appearance"][0])

@@ -3,7 +3,7 @@
 Writes a TF Serving-ready SavedModel of the workdir's latest checkpoint (the EMA generator when
 training kept one) to <export_base>/<version>/: the model's `serving_endpoints()` as signatures
 (core TF ops only; every input checked in the graph, see models/base.py), and the training config,
-git revision, latent shapes and serving limits in assets.extra/tfvidgen.json. The SavedModel is
+git revision, declared inputs (shape, dtype, role) and serving limits in assets.extra/tfvidgen.json. The SavedModel is
 written to a hidden temporary directory (TF Serving ignores names that are not integers) and
 renamed into place only when complete; an existing version is never overwritten.
 """
@@ -60,12 +60,13 @@ def export_model(model, metadata: dict, export_base: str, version: int | None = 
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         archive = keras.export.ExportArchive()
-        archive.track(model.sampling_generator)
+        for network in model.inference_networks():      # declared by role (models/base.py)
+            archive.track(network)
         for name, (fn, signature) in model.serving_endpoints().items():
             archive.add_endpoint(name, fn, input_signature=signature)
         archive.write_out(tmp, verbose=False)
-        latents = {name: {"shape": spec.shape.as_list(), "dtype": spec.dtype.name}
-                   for name, spec in model.latent_specs().items()}
+        latents = {i.name: {"shape": i.spec.shape.as_list(), "dtype": i.spec.dtype.name,
+                            "role": i.role} for i in model.inputs()}
         limits = {"max_serving_batch": int(model.max_serving_batch),
                   "max_serving_latent": float(model.max_serving_latent)}
         os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
@@ -112,8 +113,8 @@ def main(argv):
     del argv
     if not FLAGS.workdir:
         raise ValueError("--workdir is required")
-    from tfvidgen import train_lib
-    model, config, step = train_lib.build_for_inference(FLAGS.workdir)
+    from tfvidgen import workdir as workdir_lib
+    model, config, step = workdir_lib.load_for_inference(FLAGS.workdir)
     with open(os.path.join(FLAGS.workdir, "config.json")) as f:
         metadata = {"config": json.load(f), "step": step,
                     "workdir": os.path.abspath(FLAGS.workdir)}

@@ -3,8 +3,9 @@
 `sample` and `evaluate` work the same on a workdir and on an export (`python -m tfvidgen.export`):
 load_generator returns either the restored VideoGAN or an ExportedGenerator, which offers
 `sample_inputs(n, seed, labels)` (the SavedModel's `latents` signature: exactly the latents the
-checkpoint draws for those seeds), `generate(latents)` (serving_default) and `cfg.conditional` /
-`cfg.num_classes`, and reads the training config from assets.extra/tfvidgen.json.
+checkpoint draws for those seeds), `generate(latents)` (serving_default), `input_roles()` and
+`cfg.conditional` / `cfg.num_classes`, and reads the training config and the declared inputs'
+roles from assets.extra/tfvidgen.json.
 
 An export refuses batches larger than its max serving batch (an in-graph check guarding the
 server); ExportedGenerator splits larger requests into batches of at most that size, so callers
@@ -60,6 +61,15 @@ class ExportedGenerator:
         self.cfg = ExportedConfig(conditional, int(info.get("num_classes", 1)))
         self.max_batch = _max_serving_batch(self.metadata)
 
+    def input_roles(self) -> dict:
+        """{input name: role}, as VideoGAN.input_roles (what --fix/--interpolate act on)."""
+        latents = self.metadata.get("latents", {})
+        if latents and all("role" in v for v in latents.values()):
+            return {name: v["role"] for name, v in latents.items()}
+        # Exported before inputs had roles: the model's own declaration, built from the config.
+        from tfvidgen import models
+        return models.build_model(self.config, self.cfg.num_classes).input_roles()
+
     def sample_inputs(self, batch_size: int, seed: int, labels=None) -> dict:
         """The latents of samples seed, ..., seed + batch_size - 1 (as VideoGAN.sample_inputs)."""
         inputs = {"seed": tf.range(batch_size, dtype=tf.int64) + tf.cast(seed, tf.int64)}
@@ -103,5 +113,5 @@ def load_generator(workdir: str | None, saved_model: str | None):
     if saved_model:
         generator = ExportedGenerator(saved_model)
         return generator, generator.config, generator.step
-    from tfvidgen import train_lib
-    return train_lib.build_for_inference(workdir)
+    from tfvidgen import workdir as workdir_lib
+    return workdir_lib.load_for_inference(workdir)

@@ -3,11 +3,13 @@
 Writes videos from a workdir's latest checkpoint (the EMA generator when training kept one), or
 from an export (`--saved_model`: the same videos for the same flags), as an animated GIF grid, an
 MP4 grid, or a PNG frame grid (one row per video).
-  --fix=appearance   every video shares the appearance latent (z_a), motion varies
-  --fix=motion       every video shares the motion latent(s), appearance varies
+  --fix=appearance   every video shares the appearance latent(s), motion varies
+  --fix=motion       every video shares the motion (and noise) latent(s), appearance varies
   --fix=grid         rows share appearance, columns share motion (a sqrt(N) x sqrt(N) grid)
   --interpolate=appearance|motion|both   N steps from the latents of --seed to those of --seed+1
   --label=K          class for conditional models (default: cycle through the classes)
+
+Latents are told apart by the roles the model declares (models/base.py), never by name.
 
 Requests that cannot take effect are errors (one `sample: error:` line naming the flag, exit 2,
 nothing loaded or written): --label on an unconditional model, --fix together with --interpolate,
@@ -30,8 +32,10 @@ from absl import flags
 
 from tfvidgen import errors, viz
 
+# models.base.LATENT_ROLES, without importing TensorFlow before the flags are checked
+LATENT_ROLES = ("appearance", "motion", "noise")
+
 FLAGS = flags.FLAGS
-APPEARANCE_KEYS = ("z_appearance",)
 _INT64_MAX = 2 ** 63 - 1
 
 
@@ -51,15 +55,16 @@ def define_flags() -> None:
     flags.DEFINE_integer("fps", 8, "Frames per second of GIF/MP4.", lower_bound=1)
 
 
-def arrange_latents(base: dict, other: dict, fix: str, interpolate: str, n: int) -> tuple[dict, int]:
+def arrange_latents(base: dict, other: dict, fix: str, interpolate: str, n: int,
+                    roles: dict) -> tuple[dict, int]:
     """Combines two independent latent sets [n, ...] per the --fix/--interpolate request.
 
-    Returns (latents, grid columns). Appearance keys are APPEARANCE_KEYS; every other float latent is
-    motion; labels pass through.
+    Returns (latents, grid columns). `roles` is the model's {input: role}: appearance latents are
+    "appearance", motion and noise latents "motion"; every other input (labels) passes through.
     """
     out, columns = dict(base), None
-    kinds = {k: ("appearance" if k in APPEARANCE_KEYS else "motion") for k in base
-             if np.issubdtype(np.asarray(base[k]).dtype, np.floating)}
+    kinds = {k: ("appearance" if roles[k] == "appearance" else "motion") for k in base
+             if roles.get(k) in LATENT_ROLES}
     if interpolate != "none":
         alpha = np.linspace(0.0, 1.0, n, dtype=np.float32)
         for k, kind in kinds.items():
@@ -121,7 +126,8 @@ def main(argv):
     labels = None if labels is None else tf.constant(labels, tf.int32)
     base = {k: v.numpy() for k, v in model.sample_inputs(n, FLAGS.seed, labels).items()}
     other = {k: v.numpy() for k, v in model.sample_inputs(n, FLAGS.seed + 1, labels).items()}
-    latents, columns = arrange_latents(base, other, FLAGS.fix, FLAGS.interpolate, n)
+    latents, columns = arrange_latents(base, other, FLAGS.fix, FLAGS.interpolate, n,
+                                       model.input_roles())
     videos = viz.to_uint8(model.generate({k: tf.constant(v) for k, v in latents.items()},
                                          training=False).numpy())
     viz.write_video_grid(FLAGS.output, videos, fps=FLAGS.fps, columns=columns)

@@ -5,11 +5,14 @@ A tf.function around `strategy.run(model.train_step)` over
 MultiWorkerMirroredStrategy: STACK.md). Per-replica logs are averaged across replicas; the EMA and
 the step counter are updated in cross-replica context.
 
-Resume: one tf.train.Checkpoint holds the model (generator, EMA generator, discriminators, their
-spectral-norm and BN state), both optimizers with their slots, and the step. Every random draw is
-keyed by (seed, example number) and the data order by (seed, step), so the step IS the RNG state
-and the data position: a run killed at any point and started again with the same command continues
-from its last checkpoint exactly as if it had not stopped.
+Phases: the model says which of its phases run at each step (chosen here, on the host); one traced
+function is kept per distinct phase tuple, so no tf.cond decides what an optimizer applies.
+
+Resume: one tf.train.Checkpoint (model.checkpoint()) holds every declared network by item (with
+spectral-norm and BN state), every declared optimizer with its slots, and the step. Every random
+draw is keyed by (seed, example number) and the data order by (seed, step), so the step IS the RNG
+state and the data position: a run killed at any point and started again with the same command
+continues from its last checkpoint exactly as if it had not stopped.
 """
 
 from __future__ import annotations
@@ -24,25 +27,21 @@ import tensorflow as tf
 from absl import logging
 
 from tfvidgen import callbacks, checkpoints, distribute, errors, hardware, models
+from tfvidgen import workdir as workdir_lib
 from tfvidgen.config import Config
 from tfvidgen.data import pipeline
 
-__all__ = ["run", "build_for_inference", "make_optimizers", "make_checkpoint", "CHECKPOINT_DIR"]
+__all__ = ["run", "build_for_inference", "make_checkpoint", "CHECKPOINT_DIR"]
 
-CHECKPOINT_DIR = "checkpoints"
+CHECKPOINT_DIR = workdir_lib.CHECKPOINT_DIR
+#: inference loading lives in tfvidgen.workdir; this name stays for callers of today
+build_for_inference = workdir_lib.load_for_inference
 _SAMPLE_SEED = 20200
 
 
-def make_optimizers(config: Config):
-    t = config.train
-    return (keras.optimizers.Adam(t.g_lr, beta_1=t.beta1, beta_2=t.beta2, name="g_adam"),
-            keras.optimizers.Adam(t.d_lr, beta_1=t.beta1, beta_2=t.beta2, name="d_adam"))
-
-
-def make_checkpoint(model, step, g_opt=None, d_opt=None) -> tf.train.Checkpoint:
-    """Model variables by role, the step, and (for training) both optimizers with their slots."""
-    optimizers = {"g_optimizer": g_opt, "d_optimizer": d_opt} if g_opt is not None else {}
-    return tf.train.Checkpoint(step=step, **model.checkpoint_items(), **optimizers)
+def make_checkpoint(model, training: bool = True) -> tf.train.Checkpoint:
+    """The model's checkpoint: step, networks by item and (training) its optimizers."""
+    return model.checkpoint(training)
 
 
 def _git_revision() -> str:
@@ -67,20 +66,7 @@ def _write_run_files(config: Config, workdir: str, flags_writer, info: dict) -> 
             flags_writer(tmp)
 
 
-def _read_stored_config(workdir: str) -> tuple[Config, dict | None]:
-    """(config, dataset_info) stored in a workdir's config.json."""
-    path = os.path.join(workdir, "config.json")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"--workdir={workdir!r} has no config.json: not a training workdir")
-    with open(path) as f:
-        text = f.read()
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON ({e})") from None
-    raw.pop("git_revision", None)
-    info = raw.pop("dataset_info", None)
-    return Config.from_json(json.dumps(raw), source=path), info
+_read_stored_config = workdir_lib.read_stored_config
 
 
 def check_resume(config: Config, workdir: str, log=print) -> None:
@@ -134,12 +120,10 @@ def run(config: Config, flags_writer=None) -> dict:
         raise ValueError(f"--workdir={workdir} is a file, not a directory")
     check_resume(config, workdir)
 
+    model = models.build(config, info["num_classes"], strategy)
+    step = model.step
     with strategy.scope():
-        model = models.build_model(config, info["num_classes"])
-        g_opt, d_opt = make_optimizers(config)
-        model.compile(g_opt, d_opt)
-        step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        checkpoint = make_checkpoint(model, step, g_opt, d_opt)
+        checkpoint = model.checkpoint()
     ckpt_dir = os.path.join(workdir, CHECKPOINT_DIR)
     resumed_from = None
     restored = checkpoints.restore_newest(checkpoint, ckpt_dir, lambda s: s.assert_consumed(),
@@ -150,8 +134,7 @@ def run(config: Config, flags_writer=None) -> dict:
         checkpoints.rewrite_index(ckpt_dir, restored)
         # Learning rates are optimizer variables, so the restore brought back the old ones: the
         # configured rates apply from here on (a change is logged by check_resume).
-        g_opt.learning_rate.assign(train.g_lr)
-        d_opt.learning_rate.assign(train.d_lr)
+        model.reset_learning_rates()
         resumed_from = int(step.numpy())
         print(f"resumed from {restored} at step {resumed_from}", flush=True)
     manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, max_to_keep=rt.keep_checkpoints)
@@ -162,17 +145,26 @@ def run(config: Config, flags_writer=None) -> dict:
     dataset = strategy.distribute_datasets_from_function(
         lambda ctx: pipeline.make_dataset(config.data, train.batch_size, rt.seed, ctx,
                                           start_step=start))
-    replica_step = tf.function(model.train_step, jit_compile=True) if rt.jit_compile \
-        else model.train_step
+    traced: dict = {}
 
-    @tf.function
-    def train_step(batch):
-        per_replica = strategy.run(replica_step, args=(batch,))
-        logs = {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
-                for k, v in per_replica.items()}
-        model.update_ema()
-        step.assign_add(1)
-        return logs
+    def train_step(phases: tuple):
+        """The traced step running `phases` (one tf.function per distinct tuple)."""
+        if phases not in traced:
+            def replica_step(batch):
+                return model.train_step(batch, phases)
+            if rt.jit_compile:
+                replica_step = tf.function(replica_step, jit_compile=True)
+
+            @tf.function
+            def step_fn(batch):
+                per_replica = strategy.run(replica_step, args=(batch,))
+                logs = {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+                        for k, v in per_replica.items()}
+                model.update_ema()
+                step.assign_add(1)
+                return logs
+            traced[phases] = step_fn
+        return traced[phases]
 
     writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard")) if chief else None
     sample_latents = model.sample_inputs(rt.num_sample_videos, _SAMPLE_SEED,
@@ -180,7 +172,7 @@ def run(config: Config, flags_writer=None) -> dict:
     checkpointer = callbacks.Checkpointer(manager, rt.checkpoint_every, model.variables)
     profiler = callbacks.Profiler(os.path.join(workdir, "tensorboard"), rt.profile_steps)
     hooks = [callbacks.ProgressAndScalars(writer, rt.log_every, train.train_steps, train.batch_size,
-                                          {"generator": train.g_lr, "discriminator": train.d_lr},
+                                          model.learning_rates(),
                                           start),
              callbacks.VideoSamples(writer, rt.sample_every, model, sample_latents),
              profiler, checkpointer]
@@ -194,7 +186,8 @@ def run(config: Config, flags_writer=None) -> dict:
             if profiler.window and current == profiler.window[0] + 1:
                 logging.info("profiling steps %d-%d", *profiler.window)
             with tf.profiler.experimental.Trace("train", step_num=current, _r=1):
-                logs = {k: float(v) for k, v in train_step(next(iterator)).items()}
+                phases = tuple(model.phases(current - 1))       # current - 1 steps finished
+                logs = {k: float(v) for k, v in train_step(phases)(next(iterator)).items()}
             callbacks.assert_finite(current, logs, checkpointer.last_saved)
             for hook in hooks:
                 hook.on_step_end(current, logs)
@@ -204,26 +197,3 @@ def run(config: Config, flags_writer=None) -> dict:
         if writer is not None:
             writer.flush()
     return {"step": int(step.numpy()), "logs": logs, "resumed_from": resumed_from}
-
-
-def build_for_inference(workdir: str):
-    """(model, config, step) restored from a workdir's latest checkpoint, for sampling/export."""
-    config, info = _read_stored_config(workdir)
-    keras.mixed_precision.set_global_policy("float32")
-    info = info or pipeline.dataset_info(config.data)
-    model = models.build_model(config, info["num_classes"])
-    model.build_networks()
-    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-
-    def verify(status):
-        # Every variable of the inference model (generator, EMA copy, discriminators) must come
-        # from the checkpoint; only the optimizers' values are left unused.
-        status.assert_existing_objects_matched().expect_partial()
-
-    latest = checkpoints.restore_newest(make_checkpoint(model, step),
-                                        os.path.join(workdir, CHECKPOINT_DIR), verify,
-                                        warn=lambda line: print(line, flush=True))
-    if latest is None:
-        raise FileNotFoundError(f"--workdir={workdir!r} has no checkpoint yet")
-    logging.info("restored %s (step %d)", latest, int(step.numpy()))
-    return model, config, int(step.numpy())

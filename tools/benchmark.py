@@ -105,7 +105,7 @@ def bench_train(seconds: float, precisions: list[str], with_jit: bool) -> list[s
     import keras
     import tensorflow as tf
 
-    from tfvidgen import models, train_lib
+    from tfvidgen import models
     from tfvidgen.config import Config, DataConfig, TrainConfig
     from tfvidgen.data import pipeline
 
@@ -119,10 +119,10 @@ def bench_train(seconds: float, precisions: list[str], with_jit: bool) -> list[s
                                 data=DataConfig(resolution=res, num_frames=frames, num_videos=256,
                                                 max_stride=2),
                                 train=TrainConfig(batch_size=batch_size)).validate()
-                model = models.build_model(config, 8)
-                model.compile(*train_lib.make_optimizers(config))
+                model = models.build(config, 8)
                 batch = next(iter(pipeline.make_dataset(config.data, batch_size, 0)))
-                step = tf.function(model.train_step, jit_compile=jit)
+                phases = model.phases(0)         # G3AN: every step runs the same phases
+                step = tf.function(lambda b: model.train_step(b, phases), jit_compile=jit)
                 start = time.perf_counter()
                 step(batch)
                 compile_s = time.perf_counter() - start
@@ -149,9 +149,10 @@ def bench_serving(seconds: float, workdir: str) -> list[str]:
     """Videos/s of an exported SavedModel's `sample` signature at batch 1 and 16."""
     import tensorflow as tf
 
-    from tfvidgen import export, train_lib
+    from tfvidgen import export
+    from tfvidgen import workdir as workdir_lib
 
-    model, config, _ = train_lib.build_for_inference(workdir)
+    model, config, _ = workdir_lib.load_for_inference(workdir)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         path = export.export_model(model, {}, os.path.join(tmp, config.model))

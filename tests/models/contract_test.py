@@ -1,4 +1,9 @@
-"""Every registered model honours the VideoGAN contract (parameterised over MODELS)."""
+"""Every registered model honours the VideoGAN contract (parameterised over MODELS), and the
+contract's phase machinery does what it promises (a toy model registered by the test).
+
+The 2-replica equivalence is tests/train_lib_test.py's (it runs every phase of a step)."""
+
+import dataclasses
 
 import keras
 import numpy as np
@@ -8,6 +13,7 @@ import tensorflow as tf
 from tests.helpers import tiny_config, tiny_model
 from tfvidgen import models, train_lib
 from tfvidgen.data import pipeline
+from tfvidgen.models import base
 
 
 @pytest.fixture(params=sorted(models.MODELS))
@@ -17,6 +23,19 @@ def key(request):
 
 def _batches(config, n):
     return list(pipeline.make_dataset(config.data, config.train.batch_size, 0).take(n))
+
+
+def _values(variables):
+    return [v.numpy().copy() for v in variables]
+
+
+def _unchanged(before, variables):
+    return all(np.array_equal(b, v.numpy()) for b, v in zip(before, variables))
+
+
+def _phase_tuples(model, steps=100):
+    """Every distinct phase tuple of the first `steps` steps, in order of appearance."""
+    return list(dict.fromkeys(tuple(model.phases(s)) for s in range(steps)))
 
 
 def test_generate_shape_dtype_range_and_reproducible_sampling(key):
@@ -29,6 +48,23 @@ def test_generate_shape_dtype_range_and_reproducible_sampling(key):
     assert set(model.sample_inputs(1, 0)) == set(model.latent_specs())
     # Sampling, serving and evaluation read these two fields of every model's cfg.
     assert model.cfg.conditional is False and model.cfg.num_classes == 5
+
+
+def test_declarations_are_complete(key):
+    model = tiny_model(tiny_config(key, conditional=True))
+    networks = model.networks()
+    roles = {n.role for n in networks.values()}
+    assert "generator" in roles and "discriminator" in roles
+    for name, spec in model.optimizer_specs().items():
+        assert set(spec.networks) <= set(networks), name
+        assert all(networks[a].role != "ema" for a in spec.networks), name
+    assert set(model.PHASES.values()) <= set(model.optimizers)
+    assert set().union(*_phase_tuples(model)) == set(model.PHASES)   # every phase runs sometime
+    # Every variable is in a checkpoint item (checkpoint_items raises otherwise).
+    items = model.checkpoint_items()
+    assert sum(len(v) for v in items.values()) == len(model.variables)
+    assert {i.role for i in model.inputs()} <= set(base.INPUT_ROLES)
+    assert "label" in model.input_roles().values()
 
 
 def test_model_params_are_strict(key):
@@ -44,31 +80,206 @@ def test_generator_config_round_trip(key):
     assert clone.get_config() == model.generator.get_config()
 
 
+def test_a_traced_train_step_for_every_phase_tuple(key):
+    config = tiny_config(key)
+    model = tiny_model(config)
+    batch = _batches(config, 1)[0]
+    for phases in _phase_tuples(model):
+        logs = tf.function(lambda b, p=phases: model.train_step(b, p))(batch)
+        assert logs and all(np.isfinite(float(v)) for v in logs.values()), phases
+
+
+def test_generator_phases_of_train_step_leave_the_discriminators_untouched(key):
+    """Each phase whose optimizer updates only generators/encoders, run through train_step:
+    every discriminator variable (weights, spectral-norm vectors) keeps its value."""
+    config = tiny_config(key)
+    model = tiny_model(config)
+    batch = _batches(config, 1)[0]
+    networks, specs = model.networks(), model.optimizer_specs()
+    d_vars = [v for d in model.networks_of("discriminator") for v in d.variables]
+    generator_phases = [p for p, opt in model.PHASES.items()
+                        if all(networks[a].role in ("generator", "encoder")
+                               for a in specs[opt].networks)]
+    assert generator_phases
+    for phase in generator_phases:
+        optimizer = model.PHASES[phase]
+        d_before, g_before = _values(d_vars), _values(model.optimizer_variables(optimizer))
+        model.train_step(batch, phases=(phase,))
+        assert _unchanged(d_before, d_vars), phase
+        assert not _unchanged(g_before, model.optimizer_variables(optimizer)), phase
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_every_declared_input_is_validated_by_name(key, conditional):
+    model = tiny_model(tiny_config(key, conditional=conditional))
+    endpoints = model.serving_endpoints()
+    fn, signature = endpoints["serving_default"]
+    good = model.sample_inputs(2, 0, labels=tf.constant([1, 0]) if conditional else None)
+    names = [spec.name for spec in signature]
+    run = tf.function(lambda *args: fn(*args), input_signature=signature)
+    assert run(*(good[n] for n in names))["video"].dtype == tf.uint8
+    for i in model.inputs():
+        value = good[i.name]
+        wrong_shape = tf.expand_dims(value, -1)
+        if i.dtype.startswith("int"):
+            out_of_range = tf.fill(tf.shape(value), tf.cast(
+                (i.int_range or (0, model.cfg.num_classes))[1], value.dtype))
+        else:
+            out_of_range = value * 0 + 10 * (i.bound or model.max_serving_latent)
+        for bad, message in ((wrong_shape, "must have shape"), (out_of_range, "must")):
+            args = [bad if n == i.name else good[n] for n in names]
+            with pytest.raises(tf.errors.InvalidArgumentError, match=f"{i.name} {message}"):
+                run(*args)
+
+
 def test_checkpoint_restores_weights_and_optimizer_slots_and_resumes_identically(key, tmp_path):
     config = tiny_config(key)
     first, second = _batches(config, 2)
     keras.utils.set_random_seed(1)
     a = tiny_model(config)
     a.train_step(first)
-    step = tf.Variable(1, dtype=tf.int64)
-    path = train_lib.make_checkpoint(a, step, a.g_optimizer, a.d_optimizer).save(
-        str(tmp_path / "ckpt"))
+    a.step.assign_add(1)
+    optimizer_variables = lambda m: [v for o in m.optimizers.values() for v in o.variables]
+    path = a.checkpoint().save(str(tmp_path / "ckpt"))
     stored = {name for name, _ in tf.train.list_variables(path)}
-    assert len(stored) >= len(a.variables) + len(a.g_optimizer.variables) \
-        + len(a.d_optimizer.variables)
-    saved = [v.numpy().copy() for v in a.variables + a.g_optimizer.variables
-             + a.d_optimizer.variables]
-    a.train_step(second)
+    assert len(stored) >= len(a.variables) + len(optimizer_variables(a))
+    saved = [v.numpy().copy() for v in a.variables + optimizer_variables(a)]
+    a_logs = a.train_step(second)
 
     keras.utils.set_random_seed(2)                 # a different initialisation, then restore
     b = tiny_model(config)
-    train_lib.make_checkpoint(b, tf.Variable(0, dtype=tf.int64), b.g_optimizer,
-                              b.d_optimizer).restore(path).assert_consumed()
-    restored = [v.numpy() for v in b.variables + b.g_optimizer.variables + b.d_optimizer.variables]
+    b.checkpoint().restore(path).assert_consumed()
+    restored = [v.numpy() for v in b.variables + optimizer_variables(b)]
     assert len(restored) == len(saved)
     for s, r in zip(saved, restored):
         np.testing.assert_array_equal(s, r)        # weights, BN/SN state, Adam slots, iterations
-    assert int(b.g_optimizer.iterations) == 1 and int(b.d_optimizer.iterations) == 1
-    b.train_step(second)                           # the next step as if never stopped
+    assert int(b.step) == 1
+    assert all(int(o.iterations) == 1 for o in b.optimizers.values())
+    b_logs = b.train_step(second)                  # the next step as if never stopped
     for va, vb in zip(a.variables, b.variables):
         np.testing.assert_allclose(va.numpy(), vb.numpy(), rtol=1e-6, atol=1e-7)
+    assert set(a_logs) == set(b_logs)
+
+
+# ---- the phase machinery, on a toy model -------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class ToyConfig:
+    conditional: bool = False
+    reg_every: int = 3
+    resolution: int = 16
+    num_frames: int = 4
+    num_classes: int = 1
+
+    DATA_FIELDS = ("resolution", "num_frames", "num_classes")
+
+    def validate(self):
+        return self
+
+
+class ToyGenerator(keras.Model):
+    def __init__(self, cfg, **kwargs):
+        super().__init__(**kwargs)
+        self.cfg = cfg
+        self.dense = keras.layers.Dense(cfg.num_frames * cfg.resolution ** 2 * 3, name="dense")
+
+    def call(self, inputs, training=None):
+        c = self.cfg
+        h = self.dense(tf.concat([inputs["z_a"], inputs["z_m"]], axis=-1))
+        return tf.tanh(tf.reshape(h, [-1, c.num_frames, c.resolution, c.resolution, 3]))
+
+
+class Toy(base.VideoGAN):
+    """Lazy regularisation as InMoDeGAN's StyleGAN2 schedule: d_reg every reg_every steps, on its
+    own optimizer with lr * c and beta ** c (c = k / (k + 1)). `ran_at[s]` counts, in-graph, the
+    d_reg runs at step s (read from self.step)."""
+
+    Config = ToyConfig
+    PHASES = {"d_main": "d_optimizer", "d_reg": "r_optimizer", "g_main": "g_optimizer"}
+    last = None
+
+    def __init__(self, cfg, train, **kwargs):
+        self.cfg = cfg
+        super().__init__(train, **kwargs)
+        self.generator = ToyGenerator(cfg, name="generator")
+        self.discriminator = keras.Sequential(
+            [keras.layers.Flatten(), keras.layers.Dense(1)], name="discriminator")
+        object.__setattr__(self, "ran_at", tf.Variable(tf.zeros([16], tf.int64), trainable=False))
+        type(self).last = self
+
+    def networks(self):
+        return {"generator": base.Network("generator", "generator"),
+                "discriminator": base.Network("discriminator", "discriminators")}
+
+    def optimizer_specs(self):
+        c = self.cfg.reg_every / (self.cfg.reg_every + 1)
+        return {"g_optimizer": base.OptimizerSpec(("generator",), "g_lr", "generator"),
+                "d_optimizer": base.OptimizerSpec(("discriminator",), "d_lr", "discriminator"),
+                "r_optimizer": base.OptimizerSpec(("discriminator",), "d_lr", "discriminator_reg",
+                                                  lr_scale=c, beta_power=c)}
+
+    def inputs(self):
+        return [base.Input("z_a", "appearance", (3,), salt=1),
+                base.Input("z_m", "motion", (2,), salt=2)]
+
+    def build_networks(self):
+        self.discriminator(self.generator(self.sample_inputs(2, 0)))
+
+    def phases(self, step):
+        reg = ("d_reg",) if step % self.cfg.reg_every == 0 else ()
+        return ("d_main", *reg, "g_main")
+
+    def phase_context(self, batch):
+        return {"latents": self.latents_for_batch(batch)}
+
+    def phase_loss(self, phase, batch, context):
+        if phase == "g_main":
+            total = tf.reduce_mean(tf.nn.softplus(-self.discriminator(
+                self.generator(context["latents"], training=True))))
+            return total, {"g_total": total}
+        real = self.discriminator(batch["video"])
+        if phase == "d_reg":
+            self.ran_at.assign_add(tf.one_hot(self.step, 16, dtype=tf.int64))
+            total = tf.reduce_mean(tf.square(real))
+            return total, {"d_reg": total}
+        fake = self.discriminator(tf.stop_gradient(self.generator(context["latents"])))
+        total = tf.reduce_mean(tf.nn.softplus(-real) + tf.nn.softplus(fake))
+        return total, {"d_total": total}
+
+
+@pytest.fixture
+def toy(monkeypatch):
+    monkeypatch.setitem(models.MODELS, "inmodegan", Toy)     # a key with no model built yet
+    return dataclasses.replace(tiny_config(), model="inmodegan", model_params={})
+
+
+def test_an_every_k_phase_runs_on_exactly_those_steps_across_a_resume(toy, tmp_path):
+    config = toy.replace(runtime={"workdir": str(tmp_path / "w"), "sample_every": 100,
+                                  "checkpoint_every": 100, "log_every": 100})
+    train_lib.run(config.replace(train={"train_steps": 4}))
+    first = Toy.last
+    assert list(np.flatnonzero(first.ran_at.numpy())) == [0, 3]
+    train_lib.run(config.replace(train={"train_steps": 7}))     # resumes at step 4
+    second = Toy.last
+    assert second is not first and int(second.step) == 7
+    assert list(np.flatnonzero(second.ran_at.numpy())) == [6]
+    iterations = {k: int(o.iterations) for k, o in second.optimizers.items()}
+    assert iterations == {"g_optimizer": 7, "d_optimizer": 7, "r_optimizer": 3}
+    r = second.optimizers["r_optimizer"]
+    np.testing.assert_allclose(float(r.learning_rate), 2e-4 * 3 / 4, rtol=1e-6)
+    np.testing.assert_allclose(r.beta_1, 0.5 ** 0.75)
+
+
+def test_an_optimizer_whose_phase_did_not_run_is_untouched(toy):
+    model = tiny_model(toy)
+    batch = _batches(toy, 1)[0]
+    r_vars = model.optimizers["r_optimizer"].variables       # iterations, lr, Adam slots
+    d_vars = model.optimizers["d_optimizer"].variables
+    r_before, d_before = _values(r_vars), _values(d_vars)
+    tf.function(lambda b: model.train_step(b, ("d_main", "g_main")))(batch)
+    assert _unchanged(r_before, r_vars)
+    assert not _unchanged(d_before, d_vars)
+    model.train_step(batch, ("d_reg",))
+    assert not _unchanged(r_before, r_vars)
+    assert int(model.optimizers["r_optimizer"].iterations) == 1
+    assert model.phases(0) == ("d_main", "d_reg", "g_main") and model.phases(1) == ("d_main",
+                                                                                    "g_main")

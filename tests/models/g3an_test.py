@@ -92,14 +92,14 @@ def test_discriminator_update_leaves_generator_untouched_and_vice_versa():
     fakes = model.generator(latents, training=True)
     g_before, d_before = _values(model.generator.variables), _values(
         model.video_discriminator.variables + model.image_discriminator.variables)
-    model.update_discriminator(batch, fakes, latents)
+    model.run_phase("d_main", batch, {"latents": latents, "detached": fakes})
     assert not any(_changed(g_before, model.generator.variables))
     assert all(_changed(d_before[:2], model.d_variables[:2]))
 
     d_all = model.video_discriminator.variables + model.image_discriminator.variables
     d_before = _values(d_all)
     g_trainable = _values(model.generator.trainable_variables)
-    model.update_generator(batch, latents)
+    model.train_step(batch, phases=("g_main",))              # the G path of train_step
     assert not any(_changed(d_before, d_all))                  # incl. spectral-norm vectors
     # Every G weight moves, except F-SA's q/k/v: their output is scaled by gamma, which starts at 0.
     for variable, changed in zip(model.generator.trainable_variables,
@@ -114,7 +114,8 @@ def test_discriminator_loss_decreases_on_a_fixed_batch():
     batch = _batch(config)
     latents = model.latents_for_batch(batch)
     fakes = model.generator(latents, training=False)
-    step = tf.function(lambda: model.update_discriminator(batch, fakes, latents))
+    step = tf.function(lambda: model.run_phase("d_main", batch,
+                                               {"latents": latents, "detached": fakes}))
     losses = [float(step()["d_total"]) for _ in range(8)]
     # Decrease measured 0.035-0.090 over 8 seeds, identical with oneDNN on and off.
     assert losses[-1] < losses[0] - 0.01, losses
@@ -147,3 +148,43 @@ def test_invalid_sizes_name_the_flag():
         g3an.G3ANConfig(resolution=16, num_frames=32).validate()
     with pytest.raises(ValueError, match="video_conv"):
         g3an.G3ANConfig(video_conv="4d").validate()
+
+
+def _reference_step(model, batch):
+    """The schedule of G3AN before contract v2, written out with raw tapes: one G forward, the D
+    update on the detached fakes, the G update on the same fakes through the updated D."""
+    g_opt, d_opt = model.optimizers["g_optimizer"], model.optimizers["d_optimizer"]
+    d_vars = (model.video_discriminator.trainable_variables
+              + model.image_discriminator.trainable_variables)
+    g_vars = model.generator.trainable_variables
+    latents = model.latents_for_batch(batch)
+    with tf.GradientTape() as g_tape:
+        fakes = model.generator(latents, training=True)
+    with tf.GradientTape() as d_tape:
+        d_total, _ = model.discriminator_losses(batch, tf.stop_gradient(fakes), latents)
+        d_total = d_total / tf.distribute.get_strategy().num_replicas_in_sync
+    d_opt.apply_gradients(zip(d_tape.gradient(d_total, d_vars), d_vars))
+    with g_tape:
+        g_total, _ = model.generator_losses(batch, fakes, latents)
+        g_total = g_total / tf.distribute.get_strategy().num_replicas_in_sync
+    g_opt.apply_gradients(zip(g_tape.gradient(g_total, g_vars), g_vars))
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_phases_reproduce_the_pre_contract_schedule_exactly(conditional):
+    """Behaviour preservation of the contract-v2 port: train_step (phases d_main, g_main sharing
+    one G forward) gives bitwise the weights and Adam state of the old schedule. (The same holds
+    through train_lib.run: tools/g3an_fingerprint.py, bitwise equal before/after the port.)"""
+    config = tiny_config(conditional=conditional)
+    batches = list(pipeline.make_dataset(config.data, 4, 0).take(2))
+    keras.utils.set_random_seed(3)
+    ported = tiny_model(config)
+    keras.utils.set_random_seed(3)
+    reference = tiny_model(config)
+    for batch in batches:
+        ported.train_step(batch, ported.phases(0))
+        _reference_step(reference, batch)
+    state = lambda m: m.variables + [v for o in m.optimizers.values() for v in o.variables]
+    for a, b in zip(state(ported), state(reference)):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    assert ported.phases(0) == ported.phases(1) == ("d_main", "g_main")

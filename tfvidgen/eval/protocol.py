@@ -8,7 +8,7 @@ Metrics (natural log):
   is, h_y, h_y_given_v   classifier-based, TwoStreamVAN appendix
   fd                     Frechet distance of classifier features, generated vs real test videos
   label_accuracy         conditional models: share of videos classified as the requested action
-  appearance_preservation  fixed z_a, varied z_m: share of videos whose predicted identity stays
+  appearance_preservation  fixed appearance latent(s), varied motion: share of videos whose predicted identity stays
                          that of the group's first video
   s3                     MVT's S3 = sqrt((SeR/ReR)(ReS/ReR)), conditional models only: SeR = real
                          test accuracy of a fresh classifier trained on generated videos with
@@ -140,13 +140,14 @@ def _generate(gan, latents: dict, batch_size: int = 32) -> np.ndarray:
 
 def _appearance_preservation(gan, clf, p: EvalProtocol, repeat: int, groups: int = 16,
                              per_group: int = 4):
-    """Groups share z_appearance and vary the motion latent(s)."""
+    """Groups share the appearance latent(s) and vary the motion latent(s) (by declared role)."""
     n = groups * per_group
     labels = tf.constant(np.arange(n) % p.classifier.num_classes, tf.int32) \
         if gan.cfg.conditional else None
     latents = gan.sample_inputs(n, p.seed + 7_000_000 + repeat * n, labels)
     index = np.repeat(np.arange(groups) * per_group, per_group)
-    latents = dict(latents, z_appearance=tf.gather(latents["z_appearance"], index))
+    latents = {k: tf.gather(v, index) if gan.input_roles().get(k) == "appearance" else v
+               for k, v in latents.items()}
     identity = classifier_lib.predict(clf, _generate(gan, latents))["identity"].argmax(1)
     identity = identity.reshape(groups, per_group)
     return float((identity[:, 1:] == identity[:, :1]).mean())
@@ -170,8 +171,8 @@ def evaluate_model(gan, clf, p: EvalProtocol, real: dict, wanted=METRICS, log=pr
             per_repeat.setdefault("fd_external", []).append(metrics.frechet_distance_from_features(
                 _batched(feature_fn, videos), real["a_external"]))
         if "appearance_preservation" in wanted and p.classifier.num_identities:
-            log(f"[evaluate] repeat {r + 1}/{p.repeats}: appearance preservation (fixed z_a, "
-                f"varied z_m)")
+            log(f"[evaluate] repeat {r + 1}/{p.repeats}: appearance preservation (fixed "
+                f"appearance, varied motion)")
             per_repeat.setdefault("appearance_preservation", []).append(
                 _appearance_preservation(gan, clf, p, r))
     if "s3" in wanted and conditional:

@@ -1,18 +1,20 @@
 """Model registry: the only place that knows which models exist.
 
-MODELS maps each model key to its VideoGAN subclass; build_model(config) constructs one from a
-Config; parse_model_params() turns strict `--model_param NAME=VALUE` strings into typed values.
+MODELS maps each model key to its VideoGAN subclass; build(config, num_classes, strategy) is the
+one way to make a model (training, sampling, export, evaluation, the benchmark and the tests);
+parse_model_params() turns strict `--model_param NAME=VALUE` strings into typed values.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any, Iterable
 
 from tfvidgen.config import Config
 from tfvidgen.models.g3an import G3AN
 
-__all__ = ["MODELS", "build_model", "model_config", "parse_model_params"]
+__all__ = ["MODELS", "build", "build_model", "model_config", "parse_model_params"]
 
 MODELS = {"g3an": G3AN}
 
@@ -75,3 +77,18 @@ def model_config(config: Config, num_classes: int):
 def build_model(config: Config, num_classes: int):
     """Constructs (does not build) the configured model. Call inside strategy.scope()."""
     return _model_class(config.model)(model_config(config, num_classes), config.train)
+
+
+def build(config: Config, num_classes: int, strategy=None, training: bool = True):
+    """The configured model with every variable created, in `strategy`'s scope when given.
+
+    training=True: also its declared optimizers with their slots and the step (model.compile);
+    False: the networks and the step only, for sampling, export and evaluation.
+    """
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model = build_model(config, num_classes)
+        if training:
+            model.compile()
+        else:
+            model.prepare_inference()
+    return model

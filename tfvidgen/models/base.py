@@ -1,24 +1,37 @@
-"""The VideoGAN contract every tfvidgen model implements, and the one place its update runs.
+"""The model contract (v2) every tfvidgen model implements, and the one place its updates run.
 
-A model is a keras.Model owning its generator (plus an optional EMA copy) and discriminator(s).
-Subclasses provide:
-  make_generator()                      -> keras.Model taking a latents dict, returning [B,T,H,W,3]
-  d_variables                           -> discriminator variables the D optimizer updates
-  latents_from_seeds(seeds, labels)     -> latents dict from per-example int64[2] keys (stateless)
-  latent_specs()                        -> {name: tf.TensorSpec} of the latents (serving inputs)
-  discriminator_losses(batch, fakes, latents) -> (total, logs)   per-replica means
-  generator_losses(batch, fakes, latents)     -> (total, logs)   per-replica means
-  build_networks()                      -> create every variable (one dummy forward)
-and set `self.cfg`: their config dataclass, with at least `conditional: bool` and
-`num_classes: int` (read by sampling, serving and evaluation). They inherit train_step, generate,
-sample_inputs, EMA and serving_endpoints.
+A model is a keras.Model built from its frozen config `self.cfg` (with `conditional` and
+`num_classes`) that DECLARES three things; the base derives everything else from them:
 
-train_step: one generator forward; D update(s) on the detached fakes; G update on the same fakes
-through the updated D (as G3AN's official code does). The tape/scale/apply lines live only in
-`_apply`. Losses come back as per-replica means and are divided by the replica count once, there.
+  networks()   {attribute: Network(role, item)}: roles generator, ema (EMA copy of `source`, None
+               when EMA is off), encoder, discriminator; `item` is the checkpoint entry holding it.
+               Checkpoints, EMA, export tracking and the inference networks read this.
+  optimizer_specs()  {checkpoint name: OptimizerSpec(networks, ...)}: what each optimizer updates,
+               which TrainConfig rate it uses (logged, re-applied on resume) and how it is made
+               (any Keras optimizer; static lr/beta scaling for lazy regularisation).
+  inputs()     [Input(name, role, shape, dtype, salt)]: roles appearance, motion, noise
+               (N(0, 1) per example from (seed, salt)), label, image, video, num_frames and
+               control (given by the caller).
+               Latent specs, seed drawing, serving validation, export metadata and sample
+               --fix/--interpolate / evaluation all go by role, never by a name.
+  PHASES       {phase: optimizer name}; phases(step) -> the phases of a step, chosen on the host;
+               phase_context(batch) -> what the phases of one step share; phase_loss(phase,
+               batch, context) -> (total, logs), per-replica means.
+
+train_step(batch, phases) runs the phases in order, each through run_phase/_apply (the one
+tape/scale/apply). train_lib traces one function per distinct phase tuple: nothing is chosen by
+tf.cond, which fails around apply_gradients under MirroredStrategy, and an optimizer whose phase
+did not run is not touched (a loss times 0 would still move Adam's weights). `self.step` (int64,
+checkpointed as "step") counts finished steps and is readable in-graph (ramps, warm-ups).
+generate(inputs) -> video [B, T, H, W, 3] in [-1, 1]; serving_endpoints() are built from the
+declared inputs with this module's shared helpers. Build a model with tfvidgen.models.build.
 """
 
 from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Callable
 
 import keras
 import tensorflow as tf
@@ -27,108 +40,249 @@ from tfvidgen import distribute
 from tfvidgen.config import TrainConfig
 from tfvidgen.layers import noise
 
-__all__ = ["VideoGAN"]
+__all__ = ["VideoGAN", "Network", "OptimizerSpec", "Input", "NETWORK_ROLES", "INPUT_ROLES",
+           "LATENT_ROLES"]
+
+NETWORK_ROLES = ("generator", "ema", "encoder", "discriminator")
+INPUT_ROLES = ("appearance", "motion", "label", "noise", "image", "video", "num_frames",
+               "control")
+#: roles drawn from a seed: N(0, 1) per example; sample --fix/--interpolate act on these
+LATENT_ROLES = ("appearance", "motion", "noise")
+
+
+@dataclasses.dataclass(frozen=True)
+class Network:
+    role: str                      # one of NETWORK_ROLES
+    item: str                      # checkpoint entry; several networks may share one
+    source: str | None = None      # role "ema": the attribute it averages
+
+    def __post_init__(self):
+        if self.role not in NETWORK_ROLES or (self.role == "ema") != (self.source is not None):
+            raise ValueError(f"bad network declaration {self}")
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerSpec:
+    networks: tuple[str, ...]      # attributes whose trainable variables it updates, in order
+    learning_rate: str             # TrainConfig field of its base rate ("g_lr", "d_lr")
+    log_name: str                  # TensorBoard: learning_rate/<log_name>
+    name: str = "adam"
+    lr_scale: float = 1.0          # e.g. StyleGAN2 lazy regularisation: lr * c, betas ** c
+    beta_power: float = 1.0
+    #: (learning rate, TrainConfig, spec) -> optimizer; default Adam(lr, beta1, beta2)
+    make: Callable | None = None
+
+    def learning_rate_of(self, train: TrainConfig) -> float:
+        return getattr(train, self.learning_rate) * self.lr_scale
+
+    def build(self, train: TrainConfig) -> keras.optimizers.Optimizer:
+        lr = self.learning_rate_of(train)
+        if self.make is not None:
+            return self.make(lr, train, self)
+        return keras.optimizers.Adam(lr, beta_1=train.beta1 ** self.beta_power,
+                                     beta_2=train.beta2 ** self.beta_power, name=self.name)
+
+
+@dataclasses.dataclass(frozen=True)
+class Input:
+    name: str
+    role: str                      # one of INPUT_ROLES
+    shape: tuple = ()              # per example (the batch dimension is implied)
+    dtype: str = "float32"
+    salt: int | None = None        # LATENT_ROLES: drawn from (seed, salt); None: given
+    bound: float | None = None     # floats: largest |value| (None: VideoGAN.max_serving_latent)
+    int_range: tuple | None = None  # ints: [low, high)
+
+    def __post_init__(self):
+        if self.role not in INPUT_ROLES or (self.role in LATENT_ROLES) != (self.salt is not None):
+            raise ValueError(f"bad input declaration {self}")
+
+    @property
+    def spec(self) -> tf.TensorSpec:
+        return tf.TensorSpec([None, *self.shape], self.dtype, name=self.name)
 
 
 class VideoGAN(keras.Model):
     """Base class of the five models; see the module docstring for the contract."""
 
-    #: how many D updates per iteration (all on the same fakes)
-    d_steps = 1
+    #: {phase: name of the optimizer applying its gradients}, in the default running order
+    PHASES: dict = {}
 
     def __init__(self, train: TrainConfig, **kwargs):
         super().__init__(**kwargs)
         self.train_cfg = train
-        self.generator = self.make_generator()
-        self.ema_generator = self.make_generator() if train.ema_decay > 0 else None
-        self.g_optimizer = None
-        self.d_optimizer = None
+        # Not Keras-tracked attributes: these would join model.variables (the checkpoint items
+        # are built from those) or be wrapped in Keras' tracked containers.
+        object.__setattr__(self, "optimizers", {})
+        object.__setattr__(self, "_step_counter", None)
 
-    # ---- subclass hooks ------------------------------------------------------------------
-    def make_generator(self) -> keras.Model:
+    # ---- declarations (subclass hooks) --------------------------------------------------------
+    def networks(self) -> dict:
+        """{attribute: Network}; an attribute may be None (e.g. the EMA copy when EMA is off)."""
         raise NotImplementedError
 
-    @property
-    def d_variables(self) -> list:
+    def optimizer_specs(self) -> dict:
+        """{checkpoint name: OptimizerSpec}."""
         raise NotImplementedError
 
-    def latents_from_seeds(self, seeds, labels=None) -> dict:
-        raise NotImplementedError
-
-    def latent_specs(self) -> dict:
-        raise NotImplementedError
-
-    def discriminator_losses(self, batch, fakes, latents):
-        raise NotImplementedError
-
-    def generator_losses(self, batch, fakes, latents):
+    def inputs(self) -> list:
+        """[Input] of generate() (and of the serving endpoints)."""
         raise NotImplementedError
 
     def build_networks(self) -> None:
+        """Creates every variable (one dummy forward of each network)."""
         raise NotImplementedError
 
-    # ---- shared behaviour ----------------------------------------------------------------
-    @property
-    def g_variables(self) -> list:
-        return self.generator.trainable_variables
+    def phase_context(self, batch) -> dict:
+        """What the phases of one step share (e.g. latents, fakes, a tape opened early)."""
+        return {}
 
-    def compile(self, g_optimizer, d_optimizer):
-        """Takes the two optimizers and nothing else; builds their slots for resumable checkpoints."""
-        super().compile()
-        self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
-        self.build_networks()
-        if self.ema_generator is not None:
-            self.ema_generator.set_weights(self.generator.get_weights())
-        g_optimizer.build(self.g_variables)
-        d_optimizer.build(self.d_variables)
+    def phase_loss(self, phase: str, batch, context: dict):
+        """(total, logs) of `phase` as per-replica means, recorded on the phase's tape."""
+        raise NotImplementedError
 
-    def call(self, latents, training=False):
-        return self.generate(latents, training=training)
+    def phases(self, step: int) -> tuple:
+        """The phases to run at `step` (finished steps before this one), chosen on the host."""
+        del step
+        return tuple(self.PHASES)
 
-    def generate(self, latents: dict, training: bool = False, use_ema: bool = True):
-        """Video [B, T, H, W, 3] in [-1, 1] (EMA generator when enabled and use_ema)."""
-        generator = self.sampling_generator if use_ema else self.generator
-        return generator(latents, training=training)
+    # ---- networks and optimizers by role -------------------------------------------------------
+    def network(self, attribute: str):
+        return getattr(self, attribute)
+
+    def networks_of(self, role: str) -> list:
+        return [getattr(self, a) for a, n in self.networks().items()
+                if n.role == role and getattr(self, a) is not None]
+
+    def inference_networks(self) -> list:
+        """What generate/serving use: each generator and encoder, or its EMA copy when kept."""
+        averaged = {n.source: a for a, n in self.networks().items()
+                    if n.role == "ema" and getattr(self, a) is not None}
+        return [getattr(self, averaged.get(a, a)) for a, n in self.networks().items()
+                if n.role in ("generator", "encoder")]
 
     @property
     def sampling_generator(self) -> keras.Model:
-        return self.ema_generator if self.ema_generator is not None else self.generator
+        averaged = [a for a, n in self.networks().items()
+                    if n.role == "ema" and n.source == "generator"]
+        ema = getattr(self, averaged[0]) if averaged else None
+        return ema if ema is not None else self.generator
 
-    def sample_inputs(self, batch_size: int, seed: int, labels=None) -> dict:
-        """Latents of samples seed, seed+1, ..., seed+batch_size-1 (stateless, reproducible;
-        sample i equals what the serving `sample` endpoint returns for seed + i)."""
-        seeds = tf.range(batch_size, dtype=tf.int64) + tf.cast(seed, tf.int64)
-        return self.latents_from_seeds(noise.seeds_from_ints(seeds), labels)
+    def optimizer_variables(self, name: str) -> list:
+        return [v for a in self.optimizer_specs()[name].networks
+                for v in getattr(self, a).trainable_variables]
 
-    def latents_for_batch(self, batch) -> dict:
-        return self.latents_from_seeds(batch["seed"], batch.get("label"))
+    def learning_rates(self) -> dict:
+        """{log name: configured learning rate} of every optimizer."""
+        return {s.log_name: s.learning_rate_of(self.train_cfg)
+                for s in self.optimizer_specs().values()}
 
-    def train_step(self, batch):
-        """One iteration on a per-replica batch; returns per-replica logs (scalars)."""
-        latents = self.latents_for_batch(batch)
-        with tf.GradientTape() as g_tape:
-            fakes = self.generator(latents, training=True)
-        # D updates happen outside g_tape (tape.stop_recording would pause the D tape too).
-        detached = tf.stop_gradient(fakes)
-        for _ in range(self.d_steps):              # Python int: unrolled when traced
-            d_logs = self.update_discriminator(batch, detached, latents)
-        with g_tape:                               # re-entered: G's loss through the updated D
-            g_total, g_logs = self.generator_losses(batch, fakes, latents)
-        self._apply(g_tape, g_total, self.g_variables, self.g_optimizer)
-        return {**d_logs, **g_logs}
+    def reset_learning_rates(self) -> None:
+        """The configured rates (a restore brings back the stored ones)."""
+        for name, spec in self.optimizer_specs().items():
+            self.optimizers[name].learning_rate.assign(spec.learning_rate_of(self.train_cfg))
 
-    def update_discriminator(self, batch, fakes, latents) -> dict:
-        with tf.GradientTape() as tape:
-            total, logs = self.discriminator_losses(batch, fakes, latents)
-        self._apply(tape, total, self.d_variables, self.d_optimizer)
+    @property
+    def step(self) -> tf.Variable:
+        return self._step_counter
+
+    def _make_step(self) -> None:
+        if self._step_counter is None:
+            step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            object.__setattr__(self, "_step_counter", step)
+
+    def compile(self, *ordered, **named):
+        """Creates the declared optimizers (or takes them, positionally in declaration order or
+        by name), every variable, the EMA copies (equal to their sources) and the optimizers'
+        slots (so a checkpoint is complete from step 0), and the step."""
+        super().compile()
+        specs = self.optimizer_specs()
+        given = {**dict(zip(specs, ordered)), **named}
+        self.optimizers.clear()
+        self.optimizers.update({k: given.get(k) or s.build(self.train_cfg)
+                                for k, s in specs.items()})
+        self.prepare_inference()
+        for name, optimizer in self.optimizers.items():
+            optimizer.build(self.optimizer_variables(name))
+
+    def prepare_inference(self) -> None:
+        """Every variable and the step, no optimizers (sampling, export, evaluation)."""
+        self.build_networks()
+        for attribute, net in self.networks().items():
+            if net.role == "ema" and getattr(self, attribute) is not None:
+                getattr(self, attribute).set_weights(getattr(self, net.source).get_weights())
+        self._make_step()
+
+    def checkpoint_items(self) -> dict:
+        """Every variable of the model, by checkpoint item, in model.variables order.
+
+        Why not `Checkpoint(model=self)`: Keras 3 keeps layers held in Python lists in its own
+        TrackedList, which TF's object graph does not follow, so e.g. BN statistics of such layers
+        would silently be left out. Explicit ordered lists cover every variable (checked here).
+        """
+        owner = {}
+        for attribute, net in self.networks().items():
+            if getattr(self, attribute) is not None:
+                for v in getattr(self, attribute).variables:
+                    owner.setdefault(id(v), net.item)
+        items: dict = {}
+        for v in self.variables:
+            if id(v) not in owner:
+                raise ValueError(f"{v.path} belongs to no declared network: it would not be "
+                                 f"checkpointed")
+            items.setdefault(owner[id(v)], []).append(v)
+        return items
+
+    def checkpoint(self, training: bool = True) -> tf.train.Checkpoint:
+        """The step, every variable by item and (training) the optimizers with their slots."""
+        optimizers = self.optimizers if training else {}
+        return tf.train.Checkpoint(step=self.step, **self.checkpoint_items(), **optimizers)
+
+    def update_ema(self) -> None:
+        """EMA of every declared copy; call in cross-replica context after each step."""
+        decay = self.train_cfg.ema_decay
+        for attribute, net in self.networks().items():
+            target = getattr(self, attribute)
+            if net.role != "ema" or target is None:
+                continue
+            for source, copy in zip(getattr(self, net.source).weights, target.weights):
+                if source.trainable:
+                    copy.assign(decay * copy + (1.0 - decay) * source)
+                else:                       # BN statistics, spectral-norm vectors: copy
+                    copy.assign(source)
+
+    # ---- phases: the one update path -----------------------------------------------------------
+    def train_step(self, batch, phases: tuple | None = None):
+        """One iteration on a per-replica batch; returns per-replica logs (scalars).
+
+        phases=None: those of the current step, read on the host when traced (train_lib passes
+        them explicitly and keeps one traced function per tuple)."""
+        if phases is None:
+            with tf.init_scope():
+                phases = self.phases(int(self.step.numpy()))
+        context = self.phase_context(batch)
+        logs = {}
+        for phase in phases:                       # Python loop: unrolled when traced
+            logs.update(self.run_phase(phase, batch, context))
         return logs
 
-    def update_generator(self, batch, latents) -> dict:
-        with tf.GradientTape() as tape:
-            fakes = self.generator(latents, training=True)
-            total, logs = self.generator_losses(batch, fakes, latents)
-        self._apply(tape, total, self.g_variables, self.g_optimizer)
+    def run_phase(self, phase: str, batch, context: dict) -> dict:
+        """phase_loss on its tape (one the context opened early, else a new one), then its
+        optimizer's update."""
+        optimizer = self.PHASES[phase]
+        tape = context.pop(("tape", phase), None)
+        if tape is None:
+            tape = tf.GradientTape()
+        with tape:
+            total, logs = self.phase_loss(phase, batch, context)
+        self._apply(tape, total, self.optimizer_variables(optimizer), self.optimizers[optimizer])
         return logs
+
+    @staticmethod
+    def tape_for(context: dict, phase: str) -> tf.GradientTape:
+        """A tape `phase` will use: record on it now what the phase differentiates through
+        later (G3AN's G step reuses the fakes its D step saw)."""
+        return context.setdefault(("tape", phase), tf.GradientTape())
 
     @staticmethod
     def _apply(tape, total, variables, optimizer) -> None:
@@ -139,32 +293,47 @@ class VideoGAN(keras.Model):
         grads = tape.gradient(scaled, variables)
         optimizer.apply_gradients(zip(grads, variables))
 
-    def update_ema(self) -> None:
-        """EMA of generator weights; call in cross-replica context after each step."""
-        if self.ema_generator is None:
-            return
-        decay = self.train_cfg.ema_decay
-        for source, target in zip(self.generator.weights, self.ema_generator.weights):
-            if source.trainable:
-                target.assign(decay * target + (1.0 - decay) * source)
-            else:                       # BN statistics, spectral-norm vectors: copy
-                target.assign(source)
+    # ---- inputs by role ------------------------------------------------------------------------
+    def call(self, inputs, training=False):
+        return self.generate(inputs, training=training)
 
-    def checkpoint_items(self) -> dict:
-        """Every variable of the model, by role, in construction order, for tf.train.Checkpoint.
+    def generate(self, inputs: dict, training: bool = False, use_ema: bool = True):
+        """Video [B, T, H, W, 3] in [-1, 1] (EMA generator when enabled and use_ema)."""
+        generator = self.sampling_generator if use_ema else self.generator
+        return generator(inputs, training=training)
 
-        Why not `Checkpoint(model=self)`: Keras 3 keeps layers held in Python lists in its own
-        TrackedList, which TF's object graph does not follow, so e.g. BN statistics of such layers
-        would silently be left out. Explicit ordered lists cover every variable.
-        """
-        generator = list(self.generator.variables)
-        ema = list(self.ema_generator.variables) if self.ema_generator is not None else []
-        taken = {id(v) for v in generator + ema}
-        items = {"generator": generator,
-                 "discriminators": [v for v in self.variables if id(v) not in taken]}
-        if ema:
-            items["ema_generator"] = ema
-        return items
+    def input_roles(self) -> dict:
+        return {i.name: i.role for i in self.inputs()}
+
+    def latent_specs(self) -> dict:
+        """{name: TensorSpec [None, *shape]} of every declared input (serving_default's)."""
+        return {i.name: i.spec for i in self.inputs()}
+
+    def latents_from_seeds(self, seeds, labels=None) -> dict:
+        """Inputs from per-example int64[2] keys (stateless): latent roles drawn N(0, 1) from
+        (seed, salt), labels passed through."""
+        out = {}
+        for i in self.inputs():
+            if i.salt is not None:
+                size = math.prod(i.shape)
+                value = noise.per_example_normal(seeds, i.salt, size)
+                out[i.name] = value if len(i.shape) == 1 else tf.reshape(value, [-1, *i.shape])
+            elif i.role == "label":
+                if labels is None:
+                    raise ValueError(f"conditional {type(self).__name__} needs labels")
+                out[i.name] = tf.cast(labels, i.dtype)
+            else:
+                raise ValueError(f"{i.name} ({i.role}) cannot be drawn from a seed")
+        return out
+
+    def sample_inputs(self, batch_size: int, seed: int, labels=None) -> dict:
+        """Inputs of samples seed, seed+1, ..., seed+batch_size-1 (stateless, reproducible;
+        sample i equals what the serving `sample` endpoint returns for seed + i)."""
+        seeds = tf.range(batch_size, dtype=tf.int64) + tf.cast(seed, tf.int64)
+        return self.latents_from_seeds(noise.seeds_from_ints(seeds), labels)
+
+    def latents_for_batch(self, batch) -> dict:
+        return self.latents_from_seeds(batch["seed"], batch.get("label"))
 
     # ---- serving ----------------------------------------------------------------------------
     #: largest batch a serving request may ask for (guards the server against absurd requests)
@@ -179,60 +348,51 @@ class VideoGAN(keras.Model):
     def serving_endpoints(self) -> dict:
         """{name: (function, input_signature)} that export.py writes into the SavedModel.
 
-        serving_default: the latents of latent_specs() -> {"video": uint8 [B, T, H, W, 3]}
-        sample:          seed int64 [B] (+ label) -> the same, drawn in-graph with stateless RNG
-        latents:         seed int64 [B] (+ label) -> the latents `sample` uses for those seeds,
-                         so clients can fix, mix or interpolate them and call serving_default
+        serving_default: every declared input -> {"video": uint8 [B, T, H, W, 3]}
+        sample:          seed int64 [B] (+ the given inputs, e.g. label) -> the same, latents
+                         drawn in-graph with stateless RNG
+        latents:         seed int64 [B] (+ given inputs) -> the inputs `sample` uses for those
+                         seeds, so clients can fix, mix or interpolate them and call
+                         serving_default
 
         Inputs are checked in the graph (core ops only, so any TF Serving runs the checks) and
-        a bad one answers InvalidArgument naming it, never a video: its shape (rank and width),
-        one batch size in [1, max_serving_batch] across the inputs, labels in [0, num_classes),
-        latents finite with |value| <= max_serving_latent. The signatures therefore declare no
-        shapes (TensorSpec(None)): the runtime does not enforce a declared shape, and a wrong
-        rank used to fail deep inside the graph with an error that named no input.
+        a bad one answers InvalidArgument naming it, never a video: its shape (rank and sizes),
+        one batch size in [1, max_serving_batch] across the inputs, integers in their declared
+        range (labels in [0, num_classes)), floats finite with |value| <= their bound
+        (max_serving_latent for latents). The signatures therefore declare no shapes
+        (TensorSpec(None)): the runtime does not enforce a declared shape, and a wrong rank used
+        to fail deep inside the graph with an error that named no input. A model adding an
+        endpoint builds it from checked_inputs and video_output.
         """
-        specs = self.latent_specs()
-        names = sorted(specs)
+        declared = sorted(self.inputs(), key=lambda i: i.name)
+        given = [i for i in declared if i.salt is None]
+        seed_input = Input("seed", "control", (), "int64")     # no range: any int64 is a seed
         generator = self.sampling_generator
-        seed_shapes = {"seed": tf.TensorShape([None])}
-        if "label" in specs:
-            seed_shapes["label"] = specs["label"].shape
 
-        def video_output(video):
-            # The inputs are checked; this is the last guard: NaN cast to uint8 is 0, so a
-            # generator that overflowed anyway would answer with a plausible black video.
-            video = tf.debugging.assert_all_finite(tf.cast(video, tf.float32),
-                                                   "the generated video is not finite")
-            video = tf.clip_by_value(video, -1.0, 1.0)
-            return {"video": tf.cast(tf.round((video + 1.0) * 127.5), tf.uint8)}
-
-        def from_latents(*args):
-            latents = self._checked_serving_inputs(dict(zip(names, args)),
-                                                   {n: specs[n].shape for n in names})
-            return video_output(generator(latents, training=False))
+        def from_inputs(*args):
+            return video_output(generator(self.checked_inputs(declared, args), training=False))
 
         def latents(*args):
-            inputs = self._checked_serving_inputs(dict(zip(seed_shapes, args)), seed_shapes)
+            inputs = self.checked_inputs([seed_input, *given], args)
             return self.latents_from_seeds(noise.seeds_from_ints(inputs["seed"]),
                                            inputs.get("label"))
 
         def from_seeds(*args):
             return video_output(generator(latents(*args), training=False))
 
-        latent_signature = [tf.TensorSpec(None, specs[n].dtype, name=n) for n in names]
-        seed_signature = [tf.TensorSpec(None, tf.int64, name="seed")]
-        if "label" in specs:
-            seed_signature.append(tf.TensorSpec(None, specs["label"].dtype, name="label"))
-        return {"serving_default": (from_latents, latent_signature),
+        seed_signature = [tf.TensorSpec(None, tf.int64, name="seed")] + _signature(given)
+        return {"serving_default": (from_inputs, _signature(declared)),
                 "sample": (from_seeds, seed_signature),
                 "latents": (latents, seed_signature)}
 
-    def _checked_serving_inputs(self, inputs: dict, shapes: dict) -> dict:
-        """`inputs` with their static `shapes`, passed on only once every serving check passed."""
+    def checked_inputs(self, declared: list, args) -> dict:
+        """{name: value} of `args` (in `declared` order), passed on only once every serving
+        check passed: shape, one batch size, and each input's value range."""
         checked = {}
-        for name, value in inputs.items():
-            with tf.control_dependencies([_assert_serving_shape(name, value, shapes[name])]):
-                checked[name] = tf.ensure_shape(tf.identity(value), shapes[name])
+        for spec, value in zip(declared, args):
+            shape = spec.spec.shape
+            with tf.control_dependencies([_assert_serving_shape(spec.name, value, shape)]):
+                checked[spec.name] = tf.ensure_shape(tf.identity(value), shape)
         first, *others = checked
         batch = tf.shape(checked[first])[0]
         deps = [tf.debugging.assert_positive(batch, message="batch must not be empty"),
@@ -241,21 +401,45 @@ class VideoGAN(keras.Model):
         for name in others:
             deps.append(tf.debugging.assert_equal(tf.shape(checked[name])[0], batch, message=(
                 f"{name} must have the same batch size as the other inputs")))
-        for name, value in checked.items():
-            if name == "label":
-                in_range = f"label must be in [0, {self.cfg.num_classes})"
-                deps += [tf.debugging.assert_greater_equal(value, 0, message=in_range),
-                         tf.debugging.assert_less(value, self.cfg.num_classes, message=in_range)]
+        for spec in declared:
+            value = checked[spec.name]
+            if spec.role == "label":
+                low, high = spec.int_range or (0, self.cfg.num_classes)
+                deps += _int_range_checks(spec.name, value, low, high)
+            elif spec.int_range is not None:
+                deps += _int_range_checks(spec.name, value, *spec.int_range)
             elif value.dtype.is_floating:
+                bound = self.max_serving_latent if spec.bound is None else spec.bound
                 # The bound is tested on CheckNumerics' output, so a NaN or inf is always
                 # reported as such (a data dependency orders the two; asserts side by side don't).
-                finite = tf.debugging.assert_all_finite(value, f"{name} must be finite")
+                finite = tf.debugging.assert_all_finite(value, f"{spec.name} must be finite")
                 largest = tf.reduce_max(tf.abs(finite))
                 deps.append(tf.debugging.assert_less_equal(
-                    largest, tf.constant(self.max_serving_latent, largest.dtype),
-                    message=f"{name} must have |values| <= {self.max_serving_latent:g}"))
+                    largest, tf.constant(bound, largest.dtype),
+                    message=f"{spec.name} must have |values| <= {bound:g}"))
         with tf.control_dependencies(deps):
             return {name: tf.identity(value) for name, value in checked.items()}
+
+
+def video_output(video) -> dict:
+    """{"video": uint8} of a video in [-1, 1], the output of every video endpoint."""
+    # The inputs are checked; this is the last guard: NaN cast to uint8 is 0, so a generator
+    # that overflowed anyway would answer with a plausible black video.
+    video = tf.debugging.assert_all_finite(tf.cast(video, tf.float32),
+                                           "the generated video is not finite")
+    video = tf.clip_by_value(video, -1.0, 1.0)
+    return {"video": tf.cast(tf.round((video + 1.0) * 127.5), tf.uint8)}
+
+
+def _signature(declared: list) -> list:
+    # No shapes: the graph checks them and names the input (see serving_endpoints).
+    return [tf.TensorSpec(None, tf.as_dtype(i.dtype), name=i.name) for i in declared]
+
+
+def _int_range_checks(name: str, value, low: int, high: int) -> list:
+    in_range = f"{name} must be in [{low}, {high})"
+    return [tf.debugging.assert_greater_equal(value, tf.cast(low, value.dtype), message=in_range),
+            tf.debugging.assert_less(value, tf.cast(high, value.dtype), message=in_range)]
 
 
 def _assert_serving_shape(name: str, value, shape: tf.TensorShape):

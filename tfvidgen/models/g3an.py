@@ -283,40 +283,66 @@ class G3ANVideoDiscriminator(_ConvDiscriminator):
 
 
 class G3AN(base.VideoGAN):
-    """Trainable G3AN; see the module docstring for the paper and every departure."""
+    """Trainable G3AN; see the module docstring for the paper and every departure.
+
+    Phases: d_main (D_V and D_I on detached fakes), then g_main (G through the updated D, on the
+    same fakes: the official code's order). Both read one generator forward per step, recorded
+    on g_main's tape in phase_context."""
 
     Config = G3ANConfig
+    PHASES = {"d_main": "d_optimizer", "g_main": "g_optimizer"}
 
     def __init__(self, cfg: G3ANConfig, train: TrainConfig, **kwargs):
         self.cfg = cfg.validate()
         super().__init__(train, **kwargs)
+        # Construction order fixes model.variables' order (the "discriminators" item) and the
+        # initializers' seeds: keep it.
+        self.generator = G3ANGenerator(cfg, name="generator")
+        self.ema_generator = (G3ANGenerator(cfg, name="generator") if train.ema_decay > 0
+                              else None)
         self.image_discriminator = G3ANImageDiscriminator(cfg, name="image_discriminator")
         self.video_discriminator = G3ANVideoDiscriminator(cfg, name="video_discriminator")
 
-    def make_generator(self) -> keras.Model:
-        return G3ANGenerator(self.cfg, name="generator")
+    def networks(self) -> dict:
+        # Checkpoint item names are those of every existing workdir: do not rename.
+        return {"generator": base.Network("generator", "generator"),
+                "ema_generator": base.Network("ema", "ema_generator", source="generator"),
+                "image_discriminator": base.Network("discriminator", "discriminators"),
+                "video_discriminator": base.Network("discriminator", "discriminators")}
+
+    def optimizer_specs(self) -> dict:
+        # One Adam for D_V and D_I (Adam is per-parameter: equal to the code's two). The order
+        # of `networks` is the order of the optimizer's slots in checkpoints.
+        return {"g_optimizer": base.OptimizerSpec(("generator",), "g_lr", "generator",
+                                                  name="g_adam"),
+                "d_optimizer": base.OptimizerSpec(("video_discriminator", "image_discriminator"),
+                                                  "d_lr", "discriminator", name="d_adam")}
+
+    def inputs(self) -> list:
+        declared = [base.Input("z_appearance", "appearance", (self.cfg.z_appearance,),
+                               salt=_SALT_Z_A),
+                    base.Input("z_motion", "motion", (self.cfg.z_motion,), salt=_SALT_Z_M)]
+        if self.cfg.conditional:
+            declared.append(base.Input("label", "label", (), "int32",
+                                       int_range=(0, self.cfg.num_classes)))
+        return declared
 
     @property
     def d_variables(self) -> list:
-        return (self.video_discriminator.trainable_variables
-                + self.image_discriminator.trainable_variables)
+        return self.optimizer_variables("d_optimizer")
 
-    def latent_specs(self) -> dict:
-        specs = {"z_appearance": tf.TensorSpec([None, self.cfg.z_appearance], tf.float32,
-                                               name="z_appearance"),
-                 "z_motion": tf.TensorSpec([None, self.cfg.z_motion], tf.float32, name="z_motion")}
-        if self.cfg.conditional:
-            specs["label"] = tf.TensorSpec([None], tf.int32, name="label")
-        return specs
+    def phase_context(self, batch) -> dict:
+        context = {"latents": self.latents_for_batch(batch)}
+        with self.tape_for(context, "g_main"):
+            context["fakes"] = self.generator(context["latents"], training=True)
+        # D updates happen outside g_main's tape (tape.stop_recording would pause D's tape too).
+        context["detached"] = tf.stop_gradient(context["fakes"])
+        return context
 
-    def latents_from_seeds(self, seeds, labels=None) -> dict:
-        latents = {"z_appearance": noise.per_example_normal(seeds, _SALT_Z_A, self.cfg.z_appearance),
-                   "z_motion": noise.per_example_normal(seeds, _SALT_Z_M, self.cfg.z_motion)}
-        if self.cfg.conditional:
-            if labels is None:
-                raise ValueError("conditional G3AN needs labels")
-            latents["label"] = tf.cast(labels, tf.int32)
-        return latents
+    def phase_loss(self, phase, batch, context):
+        if phase == "d_main":
+            return self.discriminator_losses(batch, context["detached"], context["latents"])
+        return self.generator_losses(batch, context["fakes"], context["latents"])
 
     def build_networks(self) -> None:
         latents = self.sample_inputs(2, 0, labels=tf.zeros([2], tf.int32))

@@ -82,3 +82,19 @@ def trained(tmp_path_factory):
     with _shared_dir(tmp_path_factory, "classifier") as out:
         model, meta = classifier.load_or_train(CLASSIFIER_PROTOCOL, out, log=lambda *_: None)
     return out, model, meta
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """(model, export path, export base) of a tiny G3AN trained one step, per test module."""
+    import json
+
+    from tests.helpers import tiny_config, tiny_model
+    from tfvidgen import export
+    from tfvidgen.data import pipeline
+    base = tmp_path_factory.mktemp("export") / "g3an"
+    config = tiny_config()
+    model = tiny_model(config)
+    model.train_step(next(iter(pipeline.make_dataset(config.data, 4, 0))))
+    path = export.export_model(model, {"config": json.loads(config.to_json())}, str(base))
+    return model, path, base

@@ -5,7 +5,7 @@ import shutil
 import sys
 
 
-from tests.errors_test import assert_one_error_line, run
+from tests.cli_helpers import assert_one_error_line, run
 from tfvidgen import evaluate
 
 

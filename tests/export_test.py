@@ -13,7 +13,6 @@ import tensorflow as tf
 
 from tests.helpers import tiny_config, tiny_model
 from tfvidgen import export
-from tfvidgen.data import pipeline
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -33,16 +32,6 @@ _LOADER = textwrap.dedent("""
     assert not any(m.startswith("tfvidgen") for m in sys.modules), "tfvidgen was imported"
     np.savez(out_npz, **out)
 """)
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    base = tmp_path_factory.mktemp("export") / "g3an"
-    config = tiny_config()
-    model = tiny_model(config)
-    model.train_step(next(iter(pipeline.make_dataset(config.data, 4, 0))))
-    path = export.export_model(model, {"config": json.loads(config.to_json())}, str(base))
-    return model, path, base
 
 
 def _run_loader(path, tmp_path, latents, seeds, name):

@@ -11,8 +11,8 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from tests.errors_test import (_DISK_FULL_ON_PARTIAL, assert_one_error_line, needs_mount, run,
-                                run_on_tmpfs, run_patched, tmpfs_contents)
+from tests.cli_helpers import (DISK_FULL_ON_PARTIAL, assert_one_error_line, needs_mount, run,
+                               run_on_tmpfs, run_patched, tmpfs_contents)
 from tfvidgen import sample
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -177,7 +177,7 @@ def test_disk_full_while_writing_is_one_line_and_leaves_nothing_simulated(traine
                                                                           tmp_path, suffix):
     workdir, _ = trained_workdir
     out = tmp_path / f"s{suffix}"
-    result = run_patched("tfvidgen.sample", _DISK_FULL_ON_PARTIAL,
+    result = run_patched("tfvidgen.sample", DISK_FULL_ON_PARTIAL,
                          [f"--workdir={workdir}", "--num_videos=2", f"--output={out}"])
     assert_one_error_line(result, "sample", f"{out}: no space left on device")
     assert not os.listdir(tmp_path)                           # no .partial, no half output

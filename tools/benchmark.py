@@ -31,6 +31,8 @@ _SECONDS = flags.DEFINE_float("seconds", 10.0, "Minimum measuring time per row."
 _PRECISION = flags.DEFINE_list("precision", ["auto"], "Keras policies for --what=train: auto (this "
                                "machine's choice), float32, mixed_bfloat16.")
 _JIT = flags.DEFINE_bool("jit", False, "Also time the small model with jit_compile=True.")
+_SETUPS = flags.DEFINE_list("setups", [], "--what=train: only setups whose name contains one of "
+                            "these words (e.g. quickstart, paper); default all.")
 
 
 def _peak_rss_mb() -> float:
@@ -111,6 +113,8 @@ def bench_train(seconds: float, precisions: list[str], with_jit: bool) -> list[s
 
     rows = []
     for name, (res, frames, params, batch_size) in _TRAIN_SETUPS.items():
+        if _SETUPS.value and not any(word in name for word in _SETUPS.value):
+            continue
         paper = "paper" in name
         for precision in precisions:
             for jit in (False, True) if with_jit and not paper else (False,):

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.export_test import exported  # noqa: F401 - shared module fixture
 from tests.helpers import REPO, subprocess_env
 from tfvidgen import viz
 from tools import serving_client as client

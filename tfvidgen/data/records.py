@@ -22,6 +22,8 @@ import struct
 import numpy as np
 import tensorflow as tf
 
+from tfvidgen import errors
+
 __all__ = ["MANIFEST", "FORMAT", "serialize_video", "parse_example", "decode_frames", "ShardWriter",
            "write_manifest", "read_manifest", "shard_paths", "check_shard", "FULL_CHECK_BYTES"]
 
@@ -139,10 +141,9 @@ class ShardWriter:
 
 def write_manifest(output_dir: str, manifest: dict) -> str:
     path = os.path.join(output_dir, MANIFEST)
-    tmp = path + ".partial"
-    with open(tmp, "w") as f:
-        json.dump({"format": FORMAT, **manifest}, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    with errors.atomic_output(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump({"format": FORMAT, **manifest}, f, indent=2, sort_keys=True)
     return path
 
 

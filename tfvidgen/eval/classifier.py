@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfvidgen import errors
 from tfvidgen.config import DataConfig
 from tfvidgen.data import pipeline
 
@@ -183,8 +184,8 @@ def train_classifier(p: ClassifierProtocol, out_dir: str, log=print) -> tuple:
     meta = {"protocol": dataclasses.asdict(p), **_accuracy(model, p, batches=8)}
     os.makedirs(out_dir, exist_ok=True)
     weights = os.path.join(out_dir, WEIGHTS)
-    model.save_weights(weights + ".partial.weights.h5")
-    os.replace(weights + ".partial.weights.h5", weights)
+    with errors.atomic_output(weights, ".partial.weights.h5") as tmp:
+        model.save_weights(tmp)
     with open(weights, "rb") as f:
         meta["weights_sha256"] = hashlib.sha256(f.read()).hexdigest()
     with open(os.path.join(out_dir, META), "w") as f:

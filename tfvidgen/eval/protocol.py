@@ -29,7 +29,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from tfvidgen import viz
+from tfvidgen import errors, viz
 from tfvidgen.eval import classifier as classifier_lib
 from tfvidgen.eval import metrics
 
@@ -109,8 +109,8 @@ def real_statistics(p: EvalProtocol, model, cache_dir: str, feature_fn=None) -> 
         if feature_fn is not None:
             stats[f"{name}_external"] = _batched(feature_fn, real["video"])
     os.makedirs(cache_dir, exist_ok=True)
-    np.savez(path + ".partial.npz", **stats)
-    os.replace(path + ".partial.npz", path)
+    with errors.atomic_output(path, ".partial.npz") as tmp:
+        np.savez(tmp, **stats)
     return stats
 
 

@@ -12,6 +12,8 @@ import tempfile
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import tfvidgen  # noqa: E402,F401  (oneDNN default before TensorFlow loads)
+
 import numpy as np  # noqa: E402
 
 

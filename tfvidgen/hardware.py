@@ -151,7 +151,7 @@ def emulated_bfloat16_warning(policy: str, cpu: CpuInfo | None = None,
         return None
     return ("warning: --mixed_precision=mixed_bfloat16 on hardware without native bfloat16 "
             "(no avx512_bf16/amx_bf16 CPU flag, no GPU of compute capability >= 8.0): it is "
-            "emulated and expected to run ~10-40x slower than float32. Use "
+            "emulated and expected to run ~35-40x slower than float32. Use "
             "--mixed_precision=auto (or float32).")
 
 

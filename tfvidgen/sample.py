@@ -12,7 +12,7 @@ MP4 grid, or a PNG frame grid (one row per video).
 Latents are told apart by the roles the model declares (models/base.py), never by name.
 
 Requests that cannot take effect are errors (one `sample: error:` line naming the flag, exit 2,
-nothing loaded or written): --label on an unconditional model, --fix together with --interpolate,
+nothing written; --label is checked once the model is loaded, the others before): --label on an unconditional model, --fix together with --interpolate,
 a --seed whose videos would need seeds past int64 (videos use --seed .. --seed+N), and an --output
 that is not a .gif/.mp4/.png file name or cannot be written (a directory, a file in the way of
 its folder, a read-only file system); --output is checked before any model is loaded. A request

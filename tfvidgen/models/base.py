@@ -25,6 +25,9 @@ did not run is not touched (a loss times 0 would still move Adam's weights). `se
 checkpointed as "step") counts finished steps and is readable in-graph (ramps, warm-ups).
 generate(inputs) -> video [B, T, H, W, 3] in [-1, 1]; serving_endpoints() are built from the
 declared inputs with this module's shared helpers. Build a model with tfvidgen.models.build.
+Two names are fixed: the main generator is the attribute `generator` (sampling and EMA use it),
+and the model's frozen Config takes `resolution`, `num_frames` and `num_classes` (its
+DATA_FIELDS) and has `validate()`.
 """
 
 from __future__ import annotations
@@ -103,7 +106,7 @@ class Input:
 
 
 class VideoGAN(keras.Model):
-    """Base class of the five models; see the module docstring for the contract."""
+    """Base class of every tfvidgen model; see the module docstring for the contract."""
 
     #: {phase: name of the optimizer applying its gradients}, in the default running order
     PHASES: dict = {}

@@ -6,7 +6,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 
 import keras
@@ -149,7 +148,7 @@ def test_sigkill_then_rerun_resumes_from_the_last_checkpoint(tmp_path):
                                        "--checkpoint_every=2", "--sample_every=1000"),
                             cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert f"resumed from" in result.stdout and f"at step {last}" in result.stdout
+    assert "resumed from" in result.stdout and f"at step {last}" in result.stdout
     assert f"done: step {last + 2}" in result.stdout
     assert tf.train.latest_checkpoint(str(ckpt_dir)).endswith(f"ckpt-{last + 2}")
 

@@ -118,6 +118,10 @@ def main(argv):
     with _stage(f"evaluation classifier of {d.dataset}"):
         clf, clf_meta = classifier_lib.load_or_train(
             clf_protocol, FLAGS.classifier_dir or os.path.join(eval_dir, "classifier"))
+    if classifier_lib.real_split(clf_protocol) == "train":
+        errors.warn("evaluate", f"--data_dir={d.data_dir} has no test split: the real bounds and "
+                                f"statistics come from training videos (optimistic); prepare it "
+                                f"with --test_fraction=0.2")
     feature_fn, feature_sha = None, ""
     if FLAGS.feature_model:
         feature_fn, feature_sha = protocol.load_feature_model(FLAGS.feature_model)

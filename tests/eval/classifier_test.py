@@ -2,6 +2,7 @@
 metrics it feeds rank obviously bad video sets worse (tests.helpers.CLASSIFIER_PROTOCOL)."""
 
 import dataclasses
+import os
 
 import numpy as np
 
@@ -65,3 +66,31 @@ def test_identity_share_is_near_one_for_a_shared_actor_and_near_chance_when_shuf
     chance = 1 / len(synthetic.ACTORS)
     # Measured 0.958-1.0 and 0.125-0.167 (5 seeds x 3 numeric backends, 800-step classifier).
     assert high > 0.85 and low < chance + 0.15, (high, low)
+
+
+def _records_dataset(path, splits):
+    """A tiny records dataset: per split, 4 raw videos of one flat grey level (its label)."""
+    from tfvidgen.data import records
+    os.makedirs(path)
+    manifest_splits = {}
+    for split, level in splits.items():
+        writer = records.ShardWriter(str(path), split, per_shard=8)
+        for i in range(4):
+            frames = np.full([8, 16, 16, 3], level, np.uint8)
+            writer.write(records.serialize_video(frames, level % 2, -1, f"{split}{i}", "raw"))
+        manifest_splits[split] = writer.close()
+    records.write_manifest(str(path), {"resolution": 16, "encoding": "raw",
+                                       "class_names": ["a", "b"], "identity_names": [],
+                                       "num_videos": 4 * len(splits), "splits": manifest_splits})
+
+
+def test_records_are_evaluated_on_their_test_split_when_there_is_one(tmp_path):
+    """Regression: the "real test" videos of a records dataset came from its train split."""
+    _records_dataset(tmp_path / "both", {"train": 0, "test": 255})
+    _records_dataset(tmp_path / "train_only", {"train": 0})
+    for name, split, level in (("both", "test", 1.0), ("train_only", "train", -1.0)):
+        p = dataclasses.replace(PROTOCOL, dataset="records", data_dir=str(tmp_path / name),
+                                num_classes=2, num_identities=0, max_stride=1)
+        assert classifier.real_split(p) == split
+        videos = next(iter(classifier.test_split(p, 4)))["video"].numpy()
+        np.testing.assert_allclose(videos, level, atol=1e-6)

@@ -51,7 +51,7 @@ def elements_per_step(global_batch_size: int, input_context=None) -> int:
 
 
 def make_dataset(data: DataConfig, global_batch_size: int, seed: int, input_context=None,
-                 start_step: int = 0) -> tf.data.Dataset:
+                 start_step: int = 0, split: str = "train") -> tf.data.Dataset:
     """Returns an infinite dataset of batched element dicts.
 
     Args:
@@ -60,6 +60,8 @@ def make_dataset(data: DataConfig, global_batch_size: int, seed: int, input_cont
       seed: data seed (order, clip sampling, augmentation, example keys).
       input_context: tf.distribute.InputContext under distribute_datasets_from_function, else None.
       start_step: training step to resume at; the elements of earlier steps are skipped cheaply.
+      split: which split of a records dataset ("train" or "test"); synthetic data ignores it
+        (its test videos come from another seed).
     """
     if input_context is None:
         num_pipelines, pipeline_id, batch = 1, 0, global_batch_size
@@ -70,7 +72,7 @@ def make_dataset(data: DataConfig, global_batch_size: int, seed: int, input_cont
     skip = start_step * elements_per_step(global_batch_size, input_context)
 
     if data.dataset == "records":
-        keys, element_fn = _records_source(data, seed, num_pipelines, pipeline_id)
+        keys, element_fn = _records_source(data, seed, num_pipelines, pipeline_id, split)
     else:
         keys, element_fn = _synthetic_source(data, seed, num_pipelines, pipeline_id)
     keys = keys.repeat().skip(skip).enumerate(start=skip)
@@ -152,12 +154,13 @@ def _synthetic_source(data: DataConfig, seed: int, num_pipelines: int, pipeline_
     return indices, element
 
 
-def _records_source(data: DataConfig, seed: int, num_pipelines: int, pipeline_id: int):
+def _records_source(data: DataConfig, seed: int, num_pipelines: int, pipeline_id: int,
+                    split: str = "train"):
     manifest = records.read_manifest(data.data_dir)
     # Checks every shard against the manifest once, here: a full CRC read for splits of up to
     # records.FULL_CHECK_BYTES, else record headers only (~10 ms per thousand videos). A
     # truncated or corrupt shard fails now with one line naming it, not mid-training.
-    paths = records.shard_paths(data.data_dir, manifest)
+    paths = records.shard_paths(data.data_dir, manifest, split)
     if len(paths) >= num_pipelines:
         serialized = tf.data.TFRecordDataset(paths[pipeline_id::num_pipelines])
     else:

@@ -10,7 +10,8 @@ function is kept per distinct phase tuple, so no tf.cond decides what an optimiz
 
 Resume: one tf.train.Checkpoint (model.checkpoint()) holds every declared network by item (with
 spectral-norm and BN state), every declared optimizer with its slots, and the step. Every random
-draw is keyed by (seed, example number) and the data order by (seed, step), so the step IS the RNG
+draw is keyed by (seed, example number) and the data order by (seed, step) (a step consumes the
+model's real_batches_per_step() batches, counted in the skip), so the step IS the RNG
 state and the data position: a run killed at any point and started again with the same command
 continues from its last checkpoint exactly as if it had not stopped.
 """
@@ -142,9 +143,10 @@ def run(config: Config, flags_writer=None) -> dict:
     if chief:       # only now: a refused or failed resume leaves config.json and flags.cfg as they were
         _write_run_files(config, workdir, flags_writer, info)
 
+    real_batches = model.real_batches_per_step()
     dataset = strategy.distribute_datasets_from_function(
         lambda ctx: pipeline.make_dataset(config.data, train.batch_size, rt.seed, ctx,
-                                          start_step=start))
+                                          start_step=start, real_batches=real_batches))
     traced: dict = {}
 
     def train_step(phases: tuple):

@@ -106,3 +106,37 @@ def test_distribute_datasets_from_function_under_mirrored():
 def test_missing_records_dir_is_a_clear_error(bad):
     with pytest.raises(FileNotFoundError, match="manifest.json"):
         pipeline.make_dataset(DataConfig(**bad), 2, seed=0)
+
+
+def test_several_real_batches_per_step_are_consecutive_disjoint_and_resumable():
+    single = _take(pipeline.make_dataset(SHAPES, 4, seed=7), 6)
+    double = _take(pipeline.make_dataset(SHAPES, 4, seed=7, real_batches=2), 3)
+    assert double[0]["video"].shape == (2, 4, 4, 16, 16, 3) and double[0]["seed"].shape == (2, 4, 2)
+    # Step s with k=2 holds batches 2s and 2s+1 of the k=1 stream: the same stream, in order,
+    # and no element is seen twice.
+    for s, step in enumerate(double):
+        for i in range(2):
+            for key in step:
+                np.testing.assert_array_equal(step[key][i], single[2 * s + i][key])
+    keys = [tuple(k) for step in double for k in step["seed"].reshape(-1, 2)]
+    assert len(set(keys)) == len(keys) == 24
+    assert pipeline.elements_per_step(4, real_batches=2) == 8
+    resumed = _take(pipeline.make_dataset(SHAPES, 4, seed=7, start_step=2, real_batches=2), 1)[0]
+    for key in resumed:
+        np.testing.assert_array_equal(resumed[key], double[2][key])
+
+
+def test_several_real_batches_per_replica_under_mirrored():
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    dist = strategy.distribute_datasets_from_function(
+        lambda ctx: pipeline.make_dataset(SHAPES, 4, seed=0, input_context=ctx, real_batches=2,
+                                          start_step=1))
+    per_replica = strategy.experimental_local_results(next(iter(dist))["video"])
+    assert [v.shape[:2] for v in per_replica] == [(2, 2), (2, 2)]
+    # Resumed at step 1, the replicas hold the global elements 8..15 of the k=1 stream.
+    single = _take(pipeline.make_dataset(SHAPES, 4, seed=0), 4)
+    np.testing.assert_array_equal(
+        np.concatenate([v.numpy().reshape(-1, 4, 16, 16, 3) for v in per_replica]),
+        np.concatenate([single[2]["video"], single[3]["video"]]))
+    with pytest.raises(ValueError, match="real_batches"):
+        pipeline.make_dataset(SHAPES, 4, seed=0, real_batches=0)

@@ -1,11 +1,9 @@
-"""Image-to-video evaluation: the ground truth is right, and PSNR/SSIM rank transfers sensibly."""
-
-import dataclasses
+"""Image-to-video evaluation: PSNR/SSIM rank transfers sensibly, best-of-K takes the best."""
 
 import numpy as np
 import pytest
 
-from tfvidgen.data import synthetic
+from tfvidgen.data import triples as triples_lib
 from tfvidgen.eval import transfer
 
 FRAMES, SIZE = 6, 32
@@ -16,25 +14,10 @@ def triples():
     return transfer.transfer_set(12, seed=5, num_frames=FRAMES, resolution=SIZE, stride=2)
 
 
-def test_transfer_set_is_deterministic_and_target_differs_from_source(triples):
-    again = transfer.transfer_set(12, seed=5, num_frames=FRAMES, resolution=SIZE, stride=2)
-    for key in triples:
-        np.testing.assert_array_equal(triples[key], again[key])
-    assert triples["target_image"].shape == (12, SIZE, SIZE, 3)
-    assert triples["source_video"].shape == triples["ground_truth"].shape == (12, FRAMES, SIZE,
-                                                                              SIZE, 3)
-    for i in range(12):
-        source = synthetic.sample_factors("synthetic_actions", 5, i)
-        # The ground truth is the source's motion with another actor and background: re-render
-        # it from the source factors and recover which actor/background it used.
-        matches = [(a, b) for a in range(len(synthetic.ACTORS))
-                   for b in range(len(synthetic.BACKGROUNDS))
-                   if np.array_equal(transfer._to_unit(synthetic.render_actions(
-                       dataclasses.replace(source, actor=a, background=b), range(0, 12, 2),
-                       SIZE)), triples["ground_truth"][i])]
-        assert len(matches) == 1 and matches[0] != (source.actor, source.background)
-        assert matches[0][0] != source.actor and matches[0][1] != source.background
-        assert triples["label"][i] == source.action
+def test_triple_rendering_is_reexported_from_data():
+    # Evaluation scripts importing the sets from here keep working after the move to data.
+    assert transfer.transfer_set is triples_lib.transfer_set
+    assert transfer.continuation_set is triples_lib.continuation_set
 
 
 def test_perfect_transfer_scores_the_maximum(triples):

@@ -14,6 +14,16 @@ example number). So a run, and a run resumed at step k (`start_step=k` skips che
 before any decoding), see the same data, whatever TF's global seed is (Dataset.shuffle's order
 would change with tf.random.set_seed: the cached real-data statistics of evaluation once differed
 between a process that had trained a classifier and one that had not).
+Several batches per step: with `real_batches=k > 1` every element of a step's batch dict gets a
+leading k axis ([k, B, ...]): k consecutive, disjoint batches of the one stream (e.g. MVT's two D
+updates on fresh data). k = 1 yields [B, ...] exactly as before.
+Triples (make_triples_dataset): image-to-video training data. On synthetic_actions rendered exactly
+by tfvidgen.data.triples: target_image [H, W, 3] (the target actor in a pose of its own),
+source_video and target_video [T, H, W, 3] (the target's actor and background doing the source's
+motion: the ground truth), label (the source's action) and seed; no flip/crop, which would have to
+act alike on all three. On records there is no ground truth of another motion, so the triple is
+self-supervised: source_video = target_video = the (augmented) clip, target_image one of its
+frames. Same order, clip sampling, resume, sharding and `real_batches` as make_dataset.
 Sharding: input pipeline i of n (tf.distribute.InputContext) sees only videos i, i+n, i+2n, ... of a
 synthetic set, or every n-th shard file (every n-th record when there are fewer files than pipelines).
 """
@@ -24,11 +34,11 @@ import numpy as np
 import tensorflow as tf
 
 from tfvidgen.config import DataConfig
-from tfvidgen.data import records, synthetic
+from tfvidgen.data import records, synthetic, triples
 
-__all__ = ["make_dataset", "dataset_info", "elements_per_step"]
+__all__ = ["make_dataset", "make_triples_dataset", "dataset_info", "elements_per_step"]
 
-_SALT_STRIDE, _SALT_START, _SALT_FLIP, _SALT_CROP = 1, 2, 3, 4
+_SALT_STRIDE, _SALT_START, _SALT_FLIP, _SALT_CROP, _SALT_IMAGE_FRAME = 1, 2, 3, 4, 5
 
 
 def dataset_info(data: DataConfig) -> dict:
@@ -43,15 +53,17 @@ def dataset_info(data: DataConfig) -> dict:
             "num_identities": synthetic.num_identities(data.dataset)}
 
 
-def elements_per_step(global_batch_size: int, input_context=None) -> int:
-    """How many elements one input pipeline yields per training step."""
+def elements_per_step(global_batch_size: int, input_context=None, real_batches: int = 1) -> int:
+    """How many elements one input pipeline yields per training step (k batches of each replica
+    it feeds), so `start_step` skips exactly what the earlier steps consumed."""
     if input_context is None:
-        return global_batch_size
-    return global_batch_size // input_context.num_input_pipelines
+        return global_batch_size * real_batches
+    return global_batch_size // input_context.num_input_pipelines * real_batches
 
 
 def make_dataset(data: DataConfig, global_batch_size: int, seed: int, input_context=None,
-                 start_step: int = 0, split: str = "train") -> tf.data.Dataset:
+                 start_step: int = 0, split: str = "train",
+                 real_batches: int = 1) -> tf.data.Dataset:
     """Returns an infinite dataset of batched element dicts.
 
     Args:
@@ -62,14 +74,11 @@ def make_dataset(data: DataConfig, global_batch_size: int, seed: int, input_cont
       start_step: training step to resume at; the elements of earlier steps are skipped cheaply.
       split: which split of a records dataset ("train" or "test"); synthetic data ignores it
         (its test videos come from another seed).
+      real_batches: batches one training step consumes (the model's real_batches_per_step());
+        above 1, each yielded dict has a leading axis of that size.
     """
-    if input_context is None:
-        num_pipelines, pipeline_id, batch = 1, 0, global_batch_size
-    else:
-        num_pipelines = input_context.num_input_pipelines
-        pipeline_id = input_context.input_pipeline_id
-        batch = input_context.get_per_replica_batch_size(global_batch_size)
-    skip = start_step * elements_per_step(global_batch_size, input_context)
+    num_pipelines, pipeline_id, batch, skip = _layout(global_batch_size, input_context,
+                                                      start_step, real_batches)
 
     if data.dataset == "records":
         keys, element_fn = _records_source(data, seed, num_pipelines, pipeline_id, split)
@@ -85,8 +94,89 @@ def make_dataset(data: DataConfig, global_batch_size: int, seed: int, input_cont
         element["seed"] = example_seed
         return element
 
-    ds = keys.map(build, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    return _batched(keys.map(build, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True),
+                    batch, real_batches)
+
+
+def make_triples_dataset(data: DataConfig, global_batch_size: int, seed: int, input_context=None,
+                         start_step: int = 0, real_batches: int = 1,
+                         split: str = "train") -> tf.data.Dataset:
+    """Infinite dataset of batched image-to-video triples; the arguments mean what they mean for
+    make_dataset. On synthetic_actions element i of the stream is triple (seed, video index of i),
+    on a clip of frames sampled per example as make_dataset samples them; on records, the clip
+    make_dataset would yield with one of its frames as target_image (the module docstring)."""
+    if data.dataset == "records":
+        return make_dataset(data, global_batch_size, seed, input_context, start_step, split,
+                            real_batches).map(_same_clip_triples(real_batches > 1))
+    if data.dataset != "synthetic_actions":
+        raise ValueError(f"triples need the renderer's ground truth (--dataset=synthetic_actions) "
+                         f"or real clips (--dataset=records), not --dataset={data.dataset}")
+    num_pipelines, pipeline_id, batch, skip = _layout(global_batch_size, input_context,
+                                                      start_step, real_batches)
+    indices = _synthetic_indices(data, seed, num_pipelines, pipeline_id)
+    keys = indices.repeat().skip(skip).enumerate(start=skip)
+    size, frames_shape = data.resolution, [data.num_frames, data.resolution, data.resolution, 3]
+
+    def render(index, frames):
+        target, source, truth, label = triples.transfer_triple(seed, int(index), frames, size)
+        return target, source, truth, np.int32(label)
+
+    def build(n, index):
+        example_seed = tf.stack([tf.constant(seed, tf.int64), n * num_pipelines + pipeline_id])
+        frames = _clip_indices(data.video_length, data.num_frames, data.max_stride, example_seed)
+        target, source, truth, label = tf.numpy_function(
+            render, [index, frames], [tf.uint8, tf.uint8, tf.uint8, tf.int32], stateful=False)
+        return {"target_image": _to_unit(tf.ensure_shape(target, [size, size, 3])),
+                "source_video": _to_unit(tf.ensure_shape(source, frames_shape)),
+                "target_video": _to_unit(tf.ensure_shape(truth, frames_shape)),
+                "label": tf.ensure_shape(label, []), "seed": example_seed}
+
+    return _batched(keys.map(build, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True),
+                    batch, real_batches)
+
+
+def _same_clip_triples(several: bool):
+    """Batch of clips -> self-supervised triples: target_image a frame of each clip, chosen by
+    stateless RNG from the example's key, source_video = target_video = the clip."""
+    def triple(batch):
+        videos, seeds = batch.pop("video"), batch["seed"]
+        flat_videos = tf.reshape(videos, tf.concat([[-1], tf.shape(videos)[-4:]], 0))
+        flat_seeds = tf.reshape(seeds, [-1, 2])
+        num_frames = tf.shape(videos)[-4]
+
+        def pick(args):
+            video, key = args
+            frame = tf.random.stateless_uniform(
+                [], tf.random.experimental.stateless_fold_in(key, _SALT_IMAGE_FRAME),
+                maxval=num_frames, dtype=tf.int32)
+            return video[frame]
+
+        images = tf.map_fn(pick, (flat_videos, flat_seeds), fn_output_signature=tf.float32)
+        shape = tf.concat([tf.shape(videos)[:2 if several else 1], tf.shape(videos)[-3:]], 0)
+        return {**batch, "target_image": tf.reshape(images, shape), "source_video": videos,
+                "target_video": videos}
+    return triple
+
+
+def _layout(global_batch_size: int, input_context, start_step: int, real_batches: int):
+    """(number of pipelines, this pipeline's id, per-replica batch, elements to skip)."""
+    if real_batches < 1:
+        raise ValueError(f"real_batches={real_batches} must be at least 1")
+    if input_context is None:
+        num_pipelines, pipeline_id, batch = 1, 0, global_batch_size
+    else:
+        num_pipelines = input_context.num_input_pipelines
+        pipeline_id = input_context.input_pipeline_id
+        batch = input_context.get_per_replica_batch_size(global_batch_size)
+    skip = start_step * elements_per_step(global_batch_size, input_context, real_batches)
+    return num_pipelines, pipeline_id, batch, skip
+
+
+def _batched(ds: tf.data.Dataset, batch: int, real_batches: int) -> tf.data.Dataset:
+    ds = ds.batch(batch, drop_remainder=True)
+    if real_batches > 1:        # one replica's step: k consecutive per-replica batches
+        ds = ds.batch(real_batches, drop_remainder=True)
+    ds = ds.prefetch(tf.data.AUTOTUNE)
     options = tf.data.Options()
     options.deterministic = True
     # We shard by hand (above); automatic sharding would drop or duplicate data.
@@ -121,13 +211,18 @@ def _stateless_shuffle(ds: tf.data.Dataset, window: int, seed: int) -> tf.data.D
     return ds.repeat().batch(window).enumerate().flat_map(permute)
 
 
-def _synthetic_source(data: DataConfig, seed: int, num_pipelines: int, pipeline_id: int):
+def _synthetic_indices(data: DataConfig, seed: int, num_pipelines: int, pipeline_id: int):
+    """This pipeline's synthetic video indices, reshuffled every epoch by (seed, epoch)."""
     indices = tf.data.Dataset.range(pipeline_id, data.num_videos, num_pipelines)
     count = len(range(pipeline_id, data.num_videos, num_pipelines))
     if count == 0:
         raise ValueError(f"--num_videos={data.num_videos} is smaller than the number of input "
                          f"pipelines ({num_pipelines})")
-    indices = _stateless_shuffle(indices, count, seed)        # one window = one epoch
+    return _stateless_shuffle(indices, count, seed)        # one window = one epoch
+
+
+def _synthetic_source(data: DataConfig, seed: int, num_pipelines: int, pipeline_id: int):
+    indices = _synthetic_indices(data, seed, num_pipelines, pipeline_id)
     size, dataset = data.resolution, data.dataset
 
     def render(index, frames):
@@ -184,7 +279,7 @@ def _records_source(data: DataConfig, seed: int, num_pipelines: int, pipeline_id
 
 def _augment(video_uint8, data: DataConfig, example_seed):
     """uint8 clip -> float32 in [-1, 1], with the configured flip/crop (same for every frame)."""
-    video = tf.cast(video_uint8, tf.float32) / 127.5 - 1.0
+    video = _to_unit(video_uint8)
     size = data.resolution
     if data.random_crop > 0:
         u = tf.random.stateless_uniform(
@@ -200,3 +295,8 @@ def _augment(video_uint8, data: DataConfig, example_seed):
             [], tf.random.experimental.stateless_fold_in(example_seed, _SALT_FLIP))
         video = tf.cond(coin < 0.5, lambda: tf.reverse(video, axis=[2]), lambda: video)
     return tf.clip_by_value(video, -1.0, 1.0)
+
+
+def _to_unit(uint8_frames):
+    """uint8 [0, 255] -> float32 [-1, 1]."""
+    return tf.cast(uint8_frames, tf.float32) / 127.5 - 1.0

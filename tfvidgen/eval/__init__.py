@@ -1,2 +1,3 @@
 """Evaluation: classifier.py (per-dataset evaluation classifier), metrics.py (metric maths),
-flow.py (optical flow, motion quantification), protocol.py (the pinned evaluation protocol)."""
+flow.py (flow metrics: end-point error, motion quantification), transfer.py (image-to-video
+scores), protocol.py (the pinned evaluation protocol)."""

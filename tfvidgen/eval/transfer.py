@@ -1,6 +1,8 @@
 """Image-to-video evaluation against the renderer's ground truth (Dual-MTGAN's protocol).
 
-synthetic_actions knows the answer, so both of Dual-MTGAN's tasks are scored exactly:
+synthetic_actions knows the answer, so both of Dual-MTGAN's tasks are scored exactly (the
+triples are rendered by tfvidgen.data.triples; transfer_set and continuation_set are
+re-exported here):
 - deterministic motion transfer: a target image y (an actor on a background, in a pose of its own)
   and a source video V (another actor, background and motion) -> a video of y's actor on y's
   background doing V's motion. Ground truth: V's motion factors rendered with y's actor and
@@ -16,67 +18,19 @@ Models plug in through plain callables over NumPy videos in [-1, 1]:
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import numpy as np
 
-from tfvidgen.data import synthetic
+from tfvidgen.data.triples import _to_unit, continuation_set, transfer_set  # noqa: F401
 from tfvidgen.eval import metrics
 
 __all__ = ["transfer_set", "continuation_set", "score_videos", "motion_transfer_scores",
            "best_of_k_scores"]
 
-_TARGET_SEED_OFFSET = 17       # targets and sources come from different factor streams
-
-
-def _to_unit(frames_uint8: np.ndarray) -> np.ndarray:
-    return frames_uint8.astype(np.float32) / 127.5 - 1.0
-
 
 def _to_uint8_range(videos: np.ndarray) -> np.ndarray:
     return (np.clip(np.asarray(videos, np.float32), -1.0, 1.0) + 1.0) * 127.5
-
-
-def _other_than(excluded: int, draw: int, count: int) -> int:
-    """A value in [0, count) other than `excluded`, chosen by `draw`."""
-    return (excluded + 1 + draw % (count - 1)) % count
-
-
-def transfer_set(num: int, seed: int, num_frames: int, resolution: int, stride: int = 1) -> dict:
-    """`num` motion-transfer triples on synthetic_actions, a pure function of its arguments.
-
-    Each target differs from its source in actor and background, so copying the source or the
-    target image cannot score well. Returns NumPy arrays in [-1, 1]: target_image [N, H, W, 3],
-    source_video and ground_truth [N, T, H, W, 3], and the source's action label [N].
-    """
-    frames = range(0, num_frames * stride, stride)
-    targets, sources, truths, labels = [], [], [], []
-    for i in range(num):
-        source = synthetic.sample_factors("synthetic_actions", seed, i)
-        target = synthetic.sample_factors("synthetic_actions", seed + _TARGET_SEED_OFFSET, i)
-        actor = _other_than(source.actor, target.actor, len(synthetic.ACTORS))
-        background = _other_than(source.background, target.background, len(synthetic.BACKGROUNDS))
-        target = dataclasses.replace(target, actor=actor, background=background)
-        targets.append(synthetic.render_actions(target, [0], resolution)[0])
-        sources.append(synthetic.render_actions(source, frames, resolution))
-        truth = dataclasses.replace(source, actor=actor, background=background)
-        truths.append(synthetic.render_actions(truth, frames, resolution))
-        labels.append(source.action)
-    return {"target_image": _to_unit(np.stack(targets)), "source_video": _to_unit(np.stack(sources)),
-            "ground_truth": _to_unit(np.stack(truths)), "label": np.array(labels, np.int32)}
-
-
-def continuation_set(num: int, seed: int, num_frames: int, resolution: int,
-                     stride: int = 1) -> dict:
-    """Test videos for stochastic generation: first_frame [N, H, W, 3] and ground_truth
-    [N, T, H, W, 3] (whose frame 0 is first_frame), in [-1, 1]."""
-    frames = range(0, num_frames * stride, stride)
-    truths = np.stack([synthetic.render_actions(synthetic.sample_factors("synthetic_actions",
-                                                                         seed, i),
-                                                frames, resolution) for i in range(num)])
-    truths = _to_unit(truths)
-    return {"first_frame": truths[:, 0], "ground_truth": truths}
 
 
 def score_videos(videos, ground_truth) -> dict:

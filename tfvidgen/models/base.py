@@ -17,6 +17,9 @@ A model is a keras.Model built from its frozen config `self.cfg` (with `conditio
   PHASES       {phase: optimizer name}; phases(step) -> the phases of a step, chosen on the host;
                phase_context(batch) -> what the phases of one step share; phase_loss(phase,
                batch, context) -> (total, logs), per-replica means.
+  real_batches_per_step()  how many real batches one step consumes (default 1). Above 1, every
+               entry of `batch` has a leading axis of that size ([k, B, ...]): k disjoint,
+               consecutive batches of the data stream (e.g. MVT's D steps on fresh batches).
 
 train_step(batch, phases) runs the phases in order, each through run_phase/_apply (the one
 tape/scale/apply). train_lib traces one function per distinct phase tuple: nothing is chosen by
@@ -148,6 +151,10 @@ class VideoGAN(keras.Model):
         """The phases to run at `step` (finished steps before this one), chosen on the host."""
         del step
         return tuple(self.PHASES)
+
+    def real_batches_per_step(self) -> int:
+        """Real batches one training step consumes; above 1, `batch` has a leading axis of it."""
+        return 1
 
     # ---- networks and optimizers by role -------------------------------------------------------
     def network(self, attribute: str):

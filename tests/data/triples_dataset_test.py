@@ -1,0 +1,87 @@
+"""Triples as training data: exact synthetic ground truth per (seed, index), resume, k batches;
+self-supervised triples from records."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfvidgen.config import DataConfig
+from tfvidgen.data import pipeline, records, triples
+
+ACTIONS = DataConfig(dataset="synthetic_actions", resolution=16, num_frames=4, num_videos=6,
+                     video_length=12, max_stride=2)
+
+
+def _take(ds, n):
+    return [{k: v.numpy() for k, v in b.items()} for b in ds.take(n)]
+
+
+def test_contract_and_exact_triples_from_the_renderer():
+    batches = _take(pipeline.make_triples_dataset(ACTIONS, 3, seed=4), 2)
+    batch = batches[0]
+    assert batch["target_image"].shape == (3, 16, 16, 3)
+    assert batch["source_video"].shape == batch["target_video"].shape == (3, 4, 16, 16, 3)
+    assert batch["target_image"].dtype == batch["target_video"].dtype == np.float32
+    assert batch["label"].dtype == np.int32 and batch["seed"].shape == (3, 2)
+    seen = []
+    for b in batches:
+        for j in range(3):
+            frames = pipeline._clip_indices(ACTIONS.video_length, 4, 2,
+                                            tf.constant(b["seed"][j])).numpy()
+            # Which video index this is: exactly one triple of the stream renders to it.
+            matches = []
+            for index in range(ACTIONS.num_videos):
+                target, source, truth, label = triples.transfer_triple(4, index, frames, 16)
+                if np.array_equal(triples._to_unit(truth), b["target_video"][j]):
+                    matches.append(index)
+                    np.testing.assert_array_equal(triples._to_unit(target), b["target_image"][j])
+                    np.testing.assert_array_equal(triples._to_unit(source), b["source_video"][j])
+                    assert label == b["label"][j]
+            assert len(matches) == 1
+            seen.append(matches[0])
+    assert sorted(seen) == list(range(6))               # one epoch: every video once
+
+
+def test_deterministic_resumable_and_several_batches_per_step():
+    a = _take(pipeline.make_triples_dataset(ACTIONS, 2, seed=1), 4)
+    resumed = _take(pipeline.make_triples_dataset(ACTIONS, 2, seed=1, start_step=3), 1)[0]
+    for key in resumed:
+        np.testing.assert_array_equal(resumed[key], a[3][key])
+    double = _take(pipeline.make_triples_dataset(ACTIONS, 2, seed=1, real_batches=2,
+                                                 start_step=1), 1)[0]
+    assert double["source_video"].shape == (2, 2, 4, 16, 16, 3)
+    for i in range(2):                                   # step 1 with k=2: batches 2 and 3
+        for key in double:
+            np.testing.assert_array_equal(double[key][i], a[2 + i][key])
+
+
+def test_triples_need_synthetic_actions_or_records():
+    with pytest.raises(ValueError, match="synthetic_actions"):
+        pipeline.make_triples_dataset(DataConfig(dataset="synthetic_shapes"), 2, seed=0)
+
+
+@pytest.mark.parametrize("real_batches", [1, 2])
+def test_records_give_self_supervised_triples_of_the_clip(tmp_path, real_batches):
+    rng = np.random.default_rng(0)
+    writer = records.ShardWriter(str(tmp_path), "train", 4)
+    for k in range(4):
+        frames = rng.integers(0, 256, (6, 8, 8, 3), dtype=np.uint8)
+        writer.write(records.serialize_video(frames, k % 2, k, f"v{k}", "raw"))
+    records.write_manifest(str(tmp_path), {"splits": {"train": writer.close()}, "resolution": 8})
+    cfg = DataConfig(dataset="records", data_dir=str(tmp_path), resolution=8, num_frames=3,
+                     shuffle_buffer=4)
+    clips = _take(pipeline.make_dataset(cfg, 2, seed=3, real_batches=real_batches), 2)
+    made = _take(pipeline.make_triples_dataset(cfg, 2, seed=3, real_batches=real_batches), 2)
+    picked = set()
+    for clip, triple in zip(clips, made):
+        # The clip make_dataset would yield is both videos; the image is one of its frames.
+        np.testing.assert_array_equal(triple["source_video"], clip["video"])
+        np.testing.assert_array_equal(triple["target_video"], clip["video"])
+        np.testing.assert_array_equal(triple["seed"], clip["seed"])
+        assert triple["target_image"].shape == clip["video"].shape[:-4] + (8, 8, 3)
+        videos = clip["video"].reshape(-1, 3, 8, 8, 3)
+        for video, image in zip(videos, triple["target_image"].reshape(-1, 8, 8, 3)):
+            match = [t for t in range(3) if np.array_equal(video[t], image)]
+            assert match
+            picked.add(match[0])
+    assert len(picked) > 1                               # not always the same frame

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from tfvidgen.data.triples import _to_unit, continuation_set, transfer_set  # noqa: F401
+from tfvidgen.data.triples import continuation_set, transfer_set  # noqa: F401 (re-exported)
 from tfvidgen.eval import metrics
 
 __all__ = ["transfer_set", "continuation_set", "score_videos", "motion_transfer_scores",

@@ -11,7 +11,8 @@ import pytest
 
 from tests.helpers import REPO, subprocess_env
 
-__all__ = ["error_lines", "assert_one_error_line", "run", "run_patched", "needs_mount",
+__all__ = ["error_lines", "assert_one_error_line", "run", "run_patched", "read_only_under",
+           "needs_mount",
            "run_on_tmpfs", "tmpfs_contents", "DISK_FULL_ON_PARTIAL"]
 
 
@@ -57,6 +58,19 @@ DISK_FULL_ON_PARTIAL = textwrap.dedent("""
         return _open(path, mode, *args, **kwargs)
     builtins.open = open
 """)
+
+
+def read_only_under(path) -> str:
+    """A run_patched patch: os.makedirs under `path` answers EROFS, as on a read-only mount (as
+    root, chmod does not stop writes)."""
+    return textwrap.dedent(f"""
+        _makedirs = os.makedirs
+        def makedirs(path, *args, **kwargs):
+            if str(path).startswith({str(path)!r}):
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+            return _makedirs(path, *args, **kwargs)
+        os.makedirs = makedirs
+    """)
 
 
 def run_patched(module, patch, args, timeout=300):

@@ -10,8 +10,8 @@ import textwrap
 
 import pytest
 
-from tests.cli_helpers import (DISK_FULL_ON_PARTIAL, assert_one_error_line, needs_mount, run,
-                               run_on_tmpfs, run_patched, tmpfs_contents)
+from tests.cli_helpers import (DISK_FULL_ON_PARTIAL, assert_one_error_line, needs_mount,
+                               read_only_under, run, run_on_tmpfs, run_patched, tmpfs_contents)
 from tests.helpers import train_cmd
 from tfvidgen import errors
 
@@ -220,17 +220,9 @@ def test_train_workdir_that_is_a_file_exits_2_with_one_line(tmp_path):
 
 
 def test_train_read_only_workdir_simulated(tmp_path):
-    """As root, chmod does not stop writes; os.makedirs answers EROFS as a read-only mount does."""
     workdir = tmp_path / "w"
-    patch = textwrap.dedent(f"""
-        _makedirs = os.makedirs
-        def makedirs(path, *args, **kwargs):
-            if str(path).startswith({str(workdir)!r}):
-                raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
-            return _makedirs(path, *args, **kwargs)
-        os.makedirs = makedirs
-    """)
-    result = run_patched("tfvidgen.train", patch, train_cmd(workdir, "--train_steps=1")[3:])
+    result = run_patched("tfvidgen.train", read_only_under(workdir),
+                         train_cmd(workdir, "--train_steps=1")[3:])
     assert_one_error_line(result, "train", f"{workdir}: read-only file system")
 
 
@@ -266,19 +258,8 @@ def test_train_on_a_full_disk_exits_2_with_one_line(tmp_path):
 def test_export_read_only_export_base_simulated(trained_workdir, tmp_path):
     workdir, _ = trained_workdir
     base = tmp_path / "exp"
-    patch = textwrap.dedent(f"""
-        import errno, os
-        _makedirs = os.makedirs
-        def makedirs(path, *args, **kwargs):
-            if str(path).startswith({str(base)!r}):
-                raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
-            return _makedirs(path, *args, **kwargs)
-        os.makedirs = makedirs
-        from tfvidgen import errors, export
-        export.define_flags()
-        errors.run_app(export.main, "export")
-    """)
-    result = run([sys.executable, "-c", patch, f"--workdir={workdir}", f"--export_base={base}"])
+    result = run_patched("tfvidgen.export", read_only_under(base),
+                         [f"--workdir={workdir}", f"--export_base={base}"])
     assert_one_error_line(result, "export", f"{base}: read-only file system")
 
 

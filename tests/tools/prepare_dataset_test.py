@@ -158,15 +158,20 @@ def test_only_corrupt_files_is_one_error(tmp_path):
         prep.prepare(str(tmp_path / "in"), "class_folders", str(tmp_path / "o"))
 
 
-def test_cli_reports_layout_error_in_one_line(tmp_path):
-    (tmp_path / "empty").mkdir()
-    result = subprocess.run(
-        [sys.executable, "tools/prepare_dataset.py", f"--input_dir={tmp_path / 'empty'}",
-         "--layout=weizmann", f"--output_dir={tmp_path / 'o'}"],
-        capture_output=True, text=True, cwd=REPO, timeout=120)
+def _cli_error(*args):
+    """stderr of `tools/prepare_dataset.py ARGS`, asserting exit 2 ending in one error line."""
+    result = subprocess.run([sys.executable, "tools/prepare_dataset.py", *args],
+                            capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("prepare_dataset: error: ")
-    assert "is empty" in result.stderr
+    return result.stderr
+
+
+def test_cli_reports_layout_error_in_one_line(tmp_path):
+    (tmp_path / "empty").mkdir()
+    stderr = _cli_error(f"--input_dir={tmp_path / 'empty'}", "--layout=weizmann",
+                        f"--output_dir={tmp_path / 'o'}")
+    assert "is empty" in stderr
 
 
 # ----------------------------------------------------------------------------------------------
@@ -307,13 +312,9 @@ def test_refuses_output_dir_that_is_not_a_dataset(class_folders, tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(prep.OutputDirError, match="not a folder"):
         prep.prepare(str(root), "class_folders", str(tmp_path / "file"), resolution=RES)
-    result = subprocess.run(
-        [sys.executable, "tools/prepare_dataset.py", f"--input_dir={root}",
-         "--layout=class_folders", f"--output_dir={user_dir}"],
-        capture_output=True, text=True, cwd=REPO, timeout=120)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("prepare_dataset: error: ")
-    assert "refusing to replace" in result.stderr and "Traceback" not in result.stderr
+    stderr = _cli_error(f"--input_dir={root}", "--layout=class_folders",
+                        f"--output_dir={user_dir}")
+    assert "refusing to replace" in stderr and "Traceback" not in stderr
 
 
 def test_shard_truncated_at_record_boundary_fails_construction(class_folders, tmp_path):

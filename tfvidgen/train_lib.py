@@ -32,17 +32,12 @@ from tfvidgen import workdir as workdir_lib
 from tfvidgen.config import Config
 from tfvidgen.data import pipeline
 
-__all__ = ["run", "build_for_inference", "make_checkpoint", "CHECKPOINT_DIR"]
+__all__ = ["run", "build_for_inference", "CHECKPOINT_DIR"]
 
 CHECKPOINT_DIR = workdir_lib.CHECKPOINT_DIR
 #: inference loading lives in tfvidgen.workdir; this name stays for callers of today
 build_for_inference = workdir_lib.load_for_inference
 _SAMPLE_SEED = 20200
-
-
-def make_checkpoint(model, training: bool = True) -> tf.train.Checkpoint:
-    """The model's checkpoint: step, networks by item and (training) its optimizers."""
-    return model.checkpoint(training)
 
 
 def _git_revision() -> str:

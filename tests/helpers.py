@@ -30,12 +30,16 @@ def subprocess_env(**extra):
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO, **extra}
 
 
-TINY_G3AN = {"base_channels": 4, "d_channels": 4, "z_appearance": 8, "z_motion": 4}
+#: each model's --model_param values at test size (T=4, 16x16, a few channels); every
+#: registered model needs an entry (tests/models/contract_test.py runs over all of them)
+TINY_PARAMS = {
+    "g3an": {"base_channels": 4, "d_channels": 4, "z_appearance": 8, "z_motion": 4},
+}
 
 
 def tiny_config(model="g3an", workdir="unused", **params) -> Config:
-    """T=4, 16x16, 4-8 channels on synthetic_shapes."""
-    return Config(model=model, model_params={**TINY_G3AN, **params},
+    """T=4, 16x16, a few channels (TINY_PARAMS[model]) on synthetic_shapes."""
+    return Config(model=model, model_params={**TINY_PARAMS[model], **params},
                   data=DataConfig(dataset="synthetic_shapes", resolution=16, num_frames=4,
                                   num_videos=64, video_length=16),
                   train=TrainConfig(batch_size=4, train_steps=2),

@@ -8,7 +8,7 @@ import numpy as np
 
 from tfvidgen import models
 from tfvidgen.config import Config, DataConfig, RuntimeConfig, TrainConfig
-from tfvidgen.data import synthetic
+from tfvidgen.data import pipeline, synthetic
 from tfvidgen.eval import classifier, metrics
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -47,6 +47,14 @@ def tiny_config(model="g3an", workdir="unused", **params) -> Config:
                   runtime=RuntimeConfig(workdir=workdir, mixed_precision="float32", log_every=1,
                                         checkpoint_every=1, sample_every=1,
                                         num_sample_videos=2)).validate()
+
+
+def training_batches(config, n: int, model=None) -> list:
+    """The first n batches training would give `model` (real_batches_per_step() of them per step:
+    entries [k, B, ...] when k > 1)."""
+    k = model.real_batches_per_step() if model is not None else 1
+    data = pipeline.make_dataset(config.data, config.train.batch_size, 0, real_batches=k)
+    return list(data.take(n))
 
 
 def tiny_model(config=None, num_classes=5):

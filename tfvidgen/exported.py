@@ -20,6 +20,7 @@ import os
 
 import tensorflow as tf
 
+from tfvidgen import pixels
 from tfvidgen.config import Config
 from tfvidgen.export import ASSET_FILE
 
@@ -84,7 +85,7 @@ class ExportedGenerator:
         del training
         inputs = {k: tf.convert_to_tensor(v) for k, v in latents.items()}
         video = self._batched(self._signatures["serving_default"], inputs)["video"]
-        return tf.cast(video, tf.float32) / 127.5 - 1.0
+        return pixels.from_uint8(video)
 
     def _batched(self, signature, inputs: dict) -> dict:
         """signature(**inputs) in slices of at most max_batch along axis 0, concatenated."""

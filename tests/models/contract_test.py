@@ -4,13 +4,16 @@ contract's phase machinery does what it promises (a toy model registered by the 
 The 2-replica equivalence is tests/train_lib_test.py's (it runs every phase of a step)."""
 
 import dataclasses
+import subprocess
+import sys
+import textwrap
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import tiny_config, tiny_model
+from tests.helpers import subprocess_env, tiny_config, tiny_model, training_batches
 from tfvidgen import models, train_lib
 from tfvidgen.data import pipeline
 from tfvidgen.models import base
@@ -21,8 +24,9 @@ def key(request):
     return request.param
 
 
-def _batches(config, n):
-    return list(pipeline.make_dataset(config.data, config.train.batch_size, 0).take(n))
+def _batches(config, n, model=None):
+    """n training batches of `config`, shaped for `model` (its real batches per step)."""
+    return training_batches(config, n, model)
 
 
 def _values(variables):
@@ -83,7 +87,7 @@ def test_generator_config_round_trip(key):
 def test_a_traced_train_step_for_every_phase_tuple(key):
     config = tiny_config(key)
     model = tiny_model(config)
-    batch = _batches(config, 1)[0]
+    batch = _batches(config, 1, model)[0]
     for phases in _phase_tuples(model):
         logs = tf.function(lambda b, p=phases: model.train_step(b, p))(batch)
         assert logs and all(np.isfinite(float(v)) for v in logs.values()), phases
@@ -94,7 +98,7 @@ def test_generator_phases_of_train_step_leave_the_discriminators_untouched(key):
     every discriminator variable (weights, spectral-norm vectors) keeps its value."""
     config = tiny_config(key)
     model = tiny_model(config)
-    batch = _batches(config, 1)[0]
+    batch = _batches(config, 1, model)[0]
     networks, specs = model.networks(), model.optimizer_specs()
     d_vars = [v for d in model.networks_of("discriminator") for v in d.variables]
     generator_phases = [p for p, opt in model.PHASES.items()
@@ -110,33 +114,143 @@ def test_generator_phases_of_train_step_leave_the_discriminators_untouched(key):
 
 
 @pytest.mark.parametrize("conditional", [False, True])
-def test_every_declared_input_is_validated_by_name(key, conditional):
+def test_every_input_of_every_endpoint_is_validated_by_name(key, conditional):
+    """Each endpoint answers its serving_example, and refuses, naming the input, a wrong rank
+    and a value outside the input's declared range (labels, integer ranges, float bounds)."""
     model = tiny_model(tiny_config(key, conditional=conditional))
+    endpoints, declared = model.serving_endpoints(), model.endpoint_inputs()
+    assert set(endpoints) == set(declared)
+    for endpoint, (fn, signature) in endpoints.items():
+        names = [spec.name for spec in signature]
+        assert names == [i.name for i in declared[endpoint]], endpoint
+        good = model.serving_example(endpoint, 2, seed=0)
+        run = tf.function(lambda *args, fn=fn: fn(*args), input_signature=signature)
+        assert run(*(good[n] for n in names)), endpoint
+        for i in declared[endpoint]:
+            value = tf.constant(good[i.name])
+            bad_values = [(tf.expand_dims(value, -1), "must have shape")]
+            if i.dtype.startswith("int") and (i.role == "label" or i.int_range):
+                high = (i.int_range or (0, model.cfg.num_classes))[1]
+                bad_values.append((tf.fill(tf.shape(value), tf.cast(high, value.dtype)), "must"))
+            elif not i.dtype.startswith(("int", "uint")):
+                bound = i.bound or model.max_serving_latent
+                bad_values.append((value * 0 + 10 * bound, "must"))
+            for bad, message in bad_values:
+                args = [bad if n == i.name else good[n] for n in names]
+                with pytest.raises(tf.errors.InvalidArgumentError,
+                                   match=f"{i.name} {message}"):
+                    run(*args)
+
+
+# A script that must not import tfvidgen: it proves the SavedModel is self-contained.
+_FRESH_LOADER = textwrap.dedent("""
+    import sys, numpy as np, tensorflow as tf
+    path, inputs_npz, out_npz = sys.argv[1:4]
+    loaded = tf.saved_model.load(path)
+    examples = dict(np.load(inputs_npz))
+    out = {}
+    for endpoint in sorted({k.split("::")[0] for k in examples}):
+        args = {k.split("::")[1]: tf.constant(v) for k, v in examples.items()
+                if k.startswith(endpoint + "::")}
+        for call in ("first", "second"):
+            for name, value in loaded.signatures[endpoint](**args).items():
+                out[f"{endpoint}::{name}::{call}"] = value.numpy()
+    out["signatures"] = np.array(sorted(loaded.signatures))
+    assert not any(m.startswith("tfvidgen") for m in sys.modules), "tfvidgen was imported"
+    np.savez(out_npz, **out)
+""")
+
+
+def test_every_endpoint_exports_and_answers_alike_in_a_fresh_process(key, tmp_path):
+    """Every declared endpoint, after one training step (so EMA and raw weights differ), in a
+    process that never imports tfvidgen: the same answer twice, and the in-process one."""
+    from tfvidgen import export
+    config = tiny_config(key, conditional=True)
+    model = tiny_model(config)
+    model.train_step(_batches(config, 1, model)[0])
+    model.update_ema()
+    path = export.export_model(model, {}, str(tmp_path / key))
     endpoints = model.serving_endpoints()
-    fn, signature = endpoints["serving_default"]
-    good = model.sample_inputs(2, 0, labels=tf.constant([1, 0]) if conditional else None)
-    names = [spec.name for spec in signature]
-    run = tf.function(lambda *args: fn(*args), input_signature=signature)
-    assert run(*(good[n] for n in names))["video"].dtype == tf.uint8
-    for i in model.inputs():
-        value = good[i.name]
-        wrong_shape = tf.expand_dims(value, -1)
-        if i.dtype.startswith("int"):
-            out_of_range = tf.fill(tf.shape(value), tf.cast(
-                (i.int_range or (0, model.cfg.num_classes))[1], value.dtype))
-        else:
-            out_of_range = value * 0 + 10 * (i.bound or model.max_serving_latent)
-        for bad, message in ((wrong_shape, "must have shape"), (out_of_range, "must")):
-            args = [bad if n == i.name else good[n] for n in names]
-            with pytest.raises(tf.errors.InvalidArgumentError, match=f"{i.name} {message}"):
-                run(*args)
+    examples = {e: model.serving_example(e, 2, seed=3) for e in endpoints}
+    np.savez(tmp_path / "in.npz", **{f"{e}::{n}": v for e, ex in examples.items()
+                                     for n, v in ex.items()})
+    (tmp_path / "loader.py").write_text(_FRESH_LOADER)
+    result = subprocess.run(
+        [sys.executable, str(tmp_path / "loader.py"), path, str(tmp_path / "in.npz"),
+         str(tmp_path / "out.npz")], capture_output=True, text=True, timeout=300,
+        cwd=str(tmp_path), env={**subprocess_env(), "PYTHONPATH": ""})
+    assert result.returncode == 0, result.stderr[-3000:]
+    fresh = dict(np.load(tmp_path / "out.npz"))
+    assert set(endpoints) <= set(fresh["signatures"])
+    for endpoint, (fn, signature) in endpoints.items():
+        expected = fn(*(tf.constant(examples[endpoint][s.name]) for s in signature))
+        for name, value in expected.items():
+            first = fresh[f"{endpoint}::{name}::first"]
+            np.testing.assert_array_equal(first, fresh[f"{endpoint}::{name}::second"])
+            assert first.dtype == value.dtype.as_numpy_dtype and first.shape == value.shape
+            if value.dtype == tf.uint8:     # one level: rounding at .5 between graph and eager
+                assert np.abs(first.astype(int) - value.numpy().astype(int)).max() <= 1, name
+            else:
+                np.testing.assert_allclose(first, value.numpy(), rtol=1e-5, atol=1e-5)
+        if "video" in expected:
+            video = fresh[f"{endpoint}::video::first"]
+            assert video.ndim == 5 and video.shape[0] == 2 and video.shape[-1] == 3
+            assert video.std() > 0, endpoint
+
+
+# Two MirroredStrategy objects in one process clash, so the 2-replica run has its own process.
+_TWO_REPLICAS = textwrap.dedent("""
+    import sys
+    from tfvidgen import distribute
+    distribute.split_cpu(2)
+    import keras, numpy as np, tensorflow as tf
+    from tests.helpers import tiny_config, tiny_model, training_batches
+    key = sys.argv[1]
+    config = tiny_config(key)
+    keras.utils.set_random_seed(0)
+    single = tiny_model(config)
+    initial = [v.numpy() for v in single.variables]
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        double = tiny_model(config)
+        for variable, value in zip(double.variables, initial):
+            variable.assign(value)
+    phase_tuples = list(dict.fromkeys(tuple(single.phases(s)) for s in range(50)))
+    batches = training_batches(config, len(phase_tuples), single)
+    for phases, batch in zip(phase_tuples, batches):
+        single.train_step(batch, phases)
+        # Split on the batch axis: the last one (a [k, B, ...] entry has B second).
+        axis = 1 if single.real_batches_per_step() > 1 else 0
+        def split(ctx, batch=batch, axis=axis):
+            return tf.nest.map_structure(
+                lambda x: tf.split(x, 2, axis=axis)[ctx.replica_id_in_sync_group], batch)
+        per_replica = strategy.experimental_distribute_values_from_function(split)
+        tf.function(lambda b, p=phases: strategy.run(double.train_step, args=(b, p)))(
+            per_replica)
+        moved = any(not np.allclose(v.numpy(), i) for v, i in
+                    zip(single.trainable_variables, initial))
+        for a, b in zip(single.variables, double.variables):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=3e-5,
+                                       err_msg=f"{phases}: {a.path}")
+        print("OK", phases, moved)
+""")
+
+
+def test_two_replicas_give_the_single_device_update(key):
+    """Every phase tuple of the first 50 steps: the same global batch on 2 replicas gives the
+    1-device update (every variable: weights, BN statistics, spectral-norm vectors)."""
+    result = subprocess.run([sys.executable, "-c", _TWO_REPLICAS, key], capture_output=True,
+                            text=True, timeout=600, env=subprocess_env())
+    assert result.returncode == 0, result.stderr[-3000:]
+    done = [line for line in result.stdout.splitlines() if line.startswith("OK")]
+    assert done and done[-1].endswith("True"), result.stdout
 
 
 def test_checkpoint_restores_weights_and_optimizer_slots_and_resumes_identically(key, tmp_path):
     config = tiny_config(key)
-    first, second = _batches(config, 2)
     keras.utils.set_random_seed(1)
     a = tiny_model(config)
+    first, second = _batches(config, 2, a)
     a.train_step(first)
     a.step.assign_add(1)
     optimizer_variables = lambda m: [v for o in m.optimizers.values() for v in o.variables]

@@ -42,7 +42,7 @@ from typing import Callable
 import keras
 import tensorflow as tf
 
-from tfvidgen import distribute
+from tfvidgen import distribute, pixels
 from tfvidgen.config import TrainConfig
 from tfvidgen.layers import noise
 
@@ -372,11 +372,11 @@ class VideoGAN(keras.Model):
         (max_serving_latent for latents). The signatures therefore declare no shapes
         (TensorSpec(None)): the runtime does not enforce a declared shape, and a wrong rank used
         to fail deep inside the graph with an error that named no input. A model adding an
-        endpoint builds it from checked_inputs and video_output.
+        endpoint builds it from checked_inputs and video_output and declares its inputs in
+        endpoint_inputs().
         """
-        declared = sorted(self.inputs(), key=lambda i: i.name)
-        given = [i for i in declared if i.salt is None]
-        seed_input = Input("seed", "control", (), "int64")     # no range: any int64 is a seed
+        declared = self.endpoint_inputs()["serving_default"]
+        seed_input, *given = self.endpoint_inputs()["sample"]
         generator = self.sampling_generator
 
         def from_inputs(*args):
@@ -390,10 +390,44 @@ class VideoGAN(keras.Model):
         def from_seeds(*args):
             return video_output(generator(latents(*args), training=False))
 
-        seed_signature = [tf.TensorSpec(None, tf.int64, name="seed")] + _signature(given)
+        seed_signature = _signature([seed_input, *given])
         return {"serving_default": (from_inputs, _signature(declared)),
                 "sample": (from_seeds, seed_signature),
                 "latents": (latents, seed_signature)}
+
+    def endpoint_inputs(self) -> dict:
+        """{endpoint: [Input] in signature order}: what each serving endpoint takes. A model
+        adding an endpoint adds its entry here too (tests, examples and clients read it)."""
+        declared = sorted(self.inputs(), key=lambda i: i.name)
+        given = [i for i in declared if i.salt is None]
+        seed = Input("seed", "control", (), "int64")     # no range: any int64 is a seed
+        return {"serving_default": declared, "sample": [seed, *given],
+                "latents": [seed, *given]}
+
+    def serving_example(self, endpoint: str, batch_size: int = 2, seed: int = 0) -> dict:
+        """Valid arguments {name: NumPy value} of `endpoint` (tests, the serving client's
+        example request): latents drawn for seeds seed, seed+1, ..., labels 0, 1, ..., other
+        integers counting up inside their range, images/videos a smooth pattern, other floats 1
+        (a neutral scale). Override for inputs these rules cannot fill."""
+        labels = tf.range(batch_size) % self.cfg.num_classes
+        drawn = self.sample_inputs(batch_size, seed, labels if self.cfg.conditional else None)
+        out = {}
+        for i in self.endpoint_inputs()[endpoint]:
+            shape = [batch_size, *i.shape]
+            if i.name in drawn:
+                value = drawn[i.name]
+            elif i.role == "label":
+                value = tf.broadcast_to(tf.reshape(labels, [-1] + [1] * len(i.shape)), shape)
+            elif i.dtype == "uint8":
+                value = tf.cast(127.5 + 100 * tf.sin(tf.cast(tf.range(math.prod(shape)), tf.float32)
+                                                     * 0.01 + seed), tf.uint8)
+            elif i.dtype.startswith("int"):
+                low, high = i.int_range or (seed, seed + batch_size)
+                value = low + tf.range(math.prod(shape)) % (high - low)
+            else:
+                value = tf.ones(shape)
+            out[i.name] = tf.reshape(tf.cast(value, i.dtype), shape).numpy()
+        return out
 
     def checked_inputs(self, declared: list, args) -> dict:
         """{name: value} of `args` (in `declared` order), passed on only once every serving
@@ -437,8 +471,7 @@ def video_output(video) -> dict:
     # that overflowed anyway would answer with a plausible black video.
     video = tf.debugging.assert_all_finite(tf.cast(video, tf.float32),
                                            "the generated video is not finite")
-    video = tf.clip_by_value(video, -1.0, 1.0)
-    return {"video": tf.cast(tf.round((video + 1.0) * 127.5), tf.uint8)}
+    return {"video": pixels.to_uint8(video)}
 
 
 def _signature(declared: list) -> list:

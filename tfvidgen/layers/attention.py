@@ -10,12 +10,29 @@ the axes (scrambling channels/time); here the fold-back is the exact inverse of 
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 import tensorflow as tf
 
 from tfvidgen.layers import spectral_norm as sn
 
-__all__ = ["AxisSelfAttention", "FactorizedSelfAttention"]
+__all__ = ["AxisSelfAttention", "FactorizedSelfAttention", "recorded_attention"]
+
+_RECORDINGS: list = []
+
+
+@contextlib.contextmanager
+def recorded_attention():
+    """Collects, for inspection (tfvidgen.explain), the attention weights of every
+    AxisSelfAttention called inside the block: {layer path: weights}, temporal [B, H, W, Tq, Tk]
+    and spatial [B, T, Hq*Wq, Hk*Wk] (queries attend over keys; rows sum to 1). Eager calls."""
+    found: dict = {}
+    _RECORDINGS.append(found)
+    try:
+        yield found
+    finally:
+        _RECORDINGS.remove(found)
 
 
 @keras.saving.register_keras_serializable(package="tfvidgen")
@@ -46,6 +63,9 @@ class AxisSelfAttention(keras.layers.Layer):
         k = self.key(seq, training=training)
         v = self.value(seq, training=training)
         weights = tf.nn.softmax(tf.matmul(q, k, transpose_b=True), axis=-1)          # over keys
+        for found in _RECORDINGS:
+            layout = [b, h, w, t, t] if self.axis == "temporal" else [b, t, h * w, h * w]
+            found[self.path] = tf.reshape(weights, layout)
         out = tf.matmul(weights, v)                                                  # like seq
         if self.axis == "temporal":
             out = tf.transpose(tf.reshape(out, [b, h, w, t, c]), [0, 3, 1, 2, 4])   # [B, T, H, W, C]

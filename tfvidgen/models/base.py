@@ -27,7 +27,9 @@ tf.cond, which fails around apply_gradients under MirroredStrategy, and an optim
 did not run is not touched (a loss times 0 would still move Adam's weights). `self.step` (int64,
 checkpointed as "step") counts finished steps and is readable in-graph (ramps, warm-ups).
 generate(inputs) -> video [B, T, H, W, 3] in [-1, 1]; serving_endpoints() are built from the
-declared inputs with this module's shared helpers. Build a model with tfvidgen.models.build.
+declared inputs with this module's shared helpers (extra endpoints declare their inputs in
+endpoint_inputs()). For `tfvidgen.explain`: discriminator_scores(videos, labels) and
+explain_views() (model-specific maps). Build a model with tfvidgen.models.build.
 Two names are fixed: the main generator is the attribute `generator` (sampling and EMA use it),
 and the model's frozen Config takes `resolution`, `num_frames` and `num_classes` (its
 DATA_FIELDS) and has `validate()`.
@@ -155,6 +157,17 @@ class VideoGAN(keras.Model):
     def real_batches_per_step(self) -> int:
         """Real batches one training step consumes; above 1, `batch` has a leading axis of it."""
         return 1
+
+    # ---- inspection (tfvidgen.explain) -------------------------------------------------------
+    def discriminator_scores(self, videos, labels=None) -> dict:
+        """{discriminator view name: realness logits [B]} of videos [B, T, H, W, 3] in [-1, 1],
+        differentiable w.r.t. the videos (saliency). Frame discriminators: mean over frames."""
+        raise NotImplementedError(f"{type(self).__name__} declares no discriminator scores")
+
+    def explain_views(self) -> dict:
+        """Model-specific views {name: (help, fn)}: fn(inputs) -> (video [B, T, H, W, 3] in
+        [-1, 1], {panel: maps [B, T, H, W] in [0, 1]}), inputs as for generate()."""
+        return {}
 
     # ---- networks and optimizers by role -------------------------------------------------------
     def network(self, attribute: str):

@@ -383,3 +383,46 @@ class G3AN(base.VideoGAN):
         adv_image = losses.nonsaturating_generator_loss(fake_i)
         total = adv_video + adv_image
         return total, {"g_total": total, "g_adv_video": adv_video, "g_adv_image": adv_image}
+
+    # ---- inspection (tfvidgen.explain) ----------------------------------------------------------
+    def discriminator_scores(self, videos, labels=None) -> dict:
+        b, t = tf.shape(videos)[0], tf.shape(videos)[1]
+        frames = tf.reshape(videos, tf.concat([[b * t], tf.shape(videos)[2:]], 0))
+        frame_labels = None if labels is None else tf.repeat(labels, t)
+        per_frame = self.image_discriminator(frames, frame_labels, training=False)
+        return {"video_discriminator": self.video_discriminator(videos, labels, training=False),
+                "image_discriminator": tf.reduce_mean(tf.reshape(per_frame, [b, t]), axis=1)}
+
+    def explain_views(self) -> dict:
+        if not self.cfg.attention:
+            return {}
+        return {"attention": ("F-SA attention of the sampling generator: temporal = how much "
+                              "the middle frame attends to each frame, per position; spatial = "
+                              "where the centre position attends, per frame",
+                              self._attention_view)}
+
+    def _attention_view(self, inputs):
+        with attention.recorded_attention() as found:
+            video = self.sampling_generator(inputs, training=False)
+        temporal, spatial = (_recorded(found, axis) for axis in ("temporal", "spatial"))
+        b, h, w, t, _ = temporal.shape
+        middle_query = tf.transpose(temporal[:, :, :, t // 2, :], [0, 3, 1, 2])   # [B, T, h, w]
+        centre = (h // 2) * w + w // 2
+        spatial_centre = tf.reshape(spatial[:, :, centre, :], [b, t, h, w])
+        spatial_centre /= tf.reduce_max(spatial_centre, axis=[2, 3], keepdims=True)
+        size = tf.shape(video)[2:4]
+        return video, {name: _upsample(maps, size) for name, maps in
+                       (("temporal", middle_query), ("spatial", spatial_centre))}
+
+
+def _recorded(found: dict, axis: str):
+    """The one recorded attention weights of `axis` (F-SA's sub-layer named after it)."""
+    return next(w for path, w in found.items() if path.split("/")[-1] == axis)
+
+
+def _upsample(maps, size):
+    """[B, T, h, w] -> [B, T, H, W], nearest (each feature-map cell stays a visible block)."""
+    b, t = tf.shape(maps)[0], tf.shape(maps)[1]
+    flat = tf.reshape(maps, tf.concat([[b * t], tf.shape(maps)[2:], [1]], 0))
+    resized = tf.image.resize(flat, size, method="nearest")
+    return tf.reshape(resized, tf.concat([[b, t], size], 0))

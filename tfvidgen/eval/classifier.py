@@ -115,9 +115,10 @@ def _data_config(p: ClassifierProtocol, test: bool) -> DataConfig:
                       num_videos=2048 if not test else 512)
 
 
-def real_split(p: ClassifierProtocol) -> str:
-    """Where the "real test" videos come from: "test" for synthetic data (a disjoint seed) and for
-    records prepared with --test_fraction > 0, else "train" (then bounds are optimistic)."""
+def real_split(p) -> str:
+    """Where the "real test" videos of `p` (a ClassifierProtocol or DataConfig: its dataset and
+    data_dir) come from: "test" for synthetic data (a disjoint seed) and for records prepared
+    with --test_fraction > 0, else "train" (then bounds are optimistic)."""
     if p.dataset != "records":
         return "test"
     from tfvidgen.data import records

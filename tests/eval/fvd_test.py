@@ -168,4 +168,4 @@ def test_a_tf1_module_with_the_empty_tag_set_loads_like_hub_modules(tmp_path):
     assert (network.signature_name, network.input_name, network.size) == \
         ("default", "rgb_input", 224)
     features = network.features(np.full((2, 3, 8, 8, 3), 255, np.uint8))
-    np.testing.assert_allclose(features, np.full((2, 400), 0.1), rtol=1e-5)   # mean 1 * w
+    np.testing.assert_allclose(features, np.full((2, 400), 0.3), rtol=1e-5)   # 3 channels of 1 @ w

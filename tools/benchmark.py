@@ -4,6 +4,7 @@
   python tools/benchmark.py --what=train         # train-step throughput: precision x jit_compile
   python tools/benchmark.py --what=serving --workdir=runs/quickstart   # exported SavedModel
   python tools/benchmark.py --what=eval          # evaluation classifier and optical flow
+  python tools/benchmark.py --what=fvd           # reference-FVD path on an I3D-shaped stand-in
 
 Numbers belong in the README's benchmark table, never in test assertions.
 """
@@ -23,7 +24,7 @@ import tfvidgen  # noqa: E402,F401  (oneDNN default before TensorFlow loads)
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-_WHAT = flags.DEFINE_multi_enum("what", ["data"], ["data", "train", "serving", "eval"],
+_WHAT = flags.DEFINE_multi_enum("what", ["data"], ["data", "train", "serving", "eval", "fvd"],
                                 "What to measure.")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/quickstart",
                                "Trained workdir whose export --what=serving measures.")
@@ -204,6 +205,38 @@ def bench_eval(seconds: float) -> list[str]:
     return rows
 
 
+def bench_fvd(seconds: float) -> list[str]:
+    """The FVD feature path (uint8 64x64 clips -> bilinear 224x224 -> network) on a stand-in with
+    I3D's signature: 16 frames, [N, T, 224, 224, 3] in, 400 logits out, saved and reloaded from
+    disk like a user's network. The stand-in is far cheaper than I3D: this times the protocol's
+    own cost (resize, batching, loading), not I3D's."""
+    import keras
+    import tensorflow as tf
+
+    from tfvidgen.eval import fvd
+
+    net = keras.Sequential([keras.layers.Conv3D(16, (3, 7, 7), (2, 4, 4), activation="relu"),
+                            keras.layers.Conv3D(64, 3, (2, 4, 4), activation="relu"),
+                            keras.layers.GlobalAveragePooling3D(), keras.layers.Dense(400)])
+    net(tf.zeros([1, 16, 224, 224, 3]))
+    module = tf.Module()
+    module.net = net
+    module.default = tf.function(lambda rgb_input: {"logits": net(rgb_input)}, input_signature=[
+        tf.TensorSpec([None, None, 224, 224, 3], tf.float32, name="rgb_input")])
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tf.saved_model.save(module, tmp, signatures={"default": module.default})
+        network = fvd.load_network(tmp)
+        clips = np.random.default_rng(0).integers(0, 256, (16, 16, 64, 64, 3), dtype=np.uint8)
+        rate = _rate(lambda: fvd.preprocess(clips, 224).numpy(), len(clips), seconds)
+        rows.append(f"| FVD preprocessing (bilinear resize, [-1, 1]) | 16x64x64 -> 16x224x224 "
+                    f"| {rate:.1f} clips/s |")
+        rate = _rate(lambda: network.features(clips, batch_size=16), len(clips), seconds)
+        rows.append(f"| FVD features, I3D-shaped stand-in (2 conv3d + dense), batch 16 | "
+                    f"16x224x224 | {rate:.1f} clips/s |")
+    return rows
+
+
 def main(argv):
     del argv
     from tfvidgen import hardware
@@ -223,6 +256,9 @@ def main(argv):
             print(row, flush=True)
     if "eval" in _WHAT.value:
         for row in bench_eval(_SECONDS.value):
+            print(row, flush=True)
+    if "fvd" in _WHAT.value:
+        for row in bench_fvd(_SECONDS.value):
             print(row, flush=True)
     print(f"# peak RSS {_peak_rss_mb():.0f} MB")
 

@@ -150,3 +150,13 @@ def test_explain_library_refuses_real_clips_for_generator_views():
                                      smooth_samples=2, log=lambda *_: None)
     assert videos.dtype == np.uint8 and videos.shape == (2, 4, 16, 16, 3)
     assert tf.reduce_all(tf.constant([m.shape == (2, 4, 16, 16) for m in panels.values()]))
+
+
+def test_stacked_rows_are_each_video_then_its_overlays():
+    videos = np.stack([np.full((3, 4, 5, 3), v, np.uint8) for v in (10, 200)])
+    rows = explain_lib.stacked(videos, {"a": np.zeros((2, 3, 4, 5)), "b": np.ones((2, 3, 4, 5))})
+    assert rows.shape == (6, 3, 4, 5, 3)
+    np.testing.assert_array_equal(rows[0], videos[0])
+    np.testing.assert_array_equal(rows[1], videos[0])          # zero heat: the frame itself
+    np.testing.assert_array_equal(rows[3], videos[1])
+    assert not np.array_equal(rows[5], videos[1])

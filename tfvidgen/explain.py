@@ -2,9 +2,9 @@
 
 Shows why a trained model's discriminators or the evaluation classifier decide as they do, and
 what the model's internal controls do (tfvidgen.explain_lib has the views). Each video is written
-as its frames followed by one heat-map overlay per panel (e.g. video D | image D), animated
-(.gif/.mp4) or as a frame grid (.png); --tensorboard also writes the grid as TensorBoard images
-under <workdir>/tensorboard/explain.
+with one heat-map overlay per panel (e.g. video D, image D): side by side and animated (.gif,
+.mp4), or as rows of frames (.png: the video's frames, then one row per panel); --tensorboard also
+writes the rows as a TensorBoard image under <workdir>/tensorboard/explain.
   --view=saliency_d          SmoothGrad saliency of each discriminator's realness score, on
                              generated videos, or real ones with --real
   --view=gradcam_classifier  Grad-CAM (or --cam=scorecam) of the evaluation classifier's
@@ -51,6 +51,8 @@ def define_flags() -> None:
     flags.DEFINE_bool("tensorboard", False, "Also write the grid to TensorBoard "
                       "(<workdir>/tensorboard/explain).")
     flags.DEFINE_integer("fps", 4, "Frames per second of GIF/MP4.", lower_bound=1)
+    flags.DEFINE_integer("scale", 1, "Enlarge the output by this factor (nearest).",
+                         lower_bound=1, upper_bound=16)
 
 
 def explain(model, config, view: str, num_videos: int, seed: int, labels=None,
@@ -92,8 +94,8 @@ def explain(model, config, view: str, num_videos: int, seed: int, labels=None,
                 smooth_samples, smooth_noise)
         else:
             maps, predicted = explain_lib.classifier_cam(classifier, videos.numpy(), cam)
-            panels = {f"{head} {list(classes)}": m for (head, m), classes
-                      in zip(maps.items(), predicted.values())}
+            panels = {f"{head} (predicted {', '.join(map(str, predicted[head].tolist()))})": m
+                      for head, m in maps.items()}
     else:
         _, fn = model.explain_views()[view]
         videos, panels = fn(model.sample_inputs(num_videos, seed, labels))
@@ -131,10 +133,16 @@ def main(argv):
     videos, panels = explain(model, config, FLAGS.view, FLAGS.num_videos, FLAGS.seed, labels,
                              FLAGS.real, FLAGS.workdir, FLAGS.classifier_dir, FLAGS.cam,
                              FLAGS.smooth_samples, FLAGS.smooth_noise)
-    grid = explain_lib.side_by_side(videos, panels)
-    viz.write_video_grid(FLAGS.output, grid, fps=FLAGS.fps, columns=1)
+    if FLAGS.scale > 1:                  # nearest: each pixel (and map cell) stays a block
+        zoom = lambda a: a.repeat(FLAGS.scale, axis=2).repeat(FLAGS.scale, axis=3)
+        videos, panels = zoom(videos), {k: zoom(v) for k, v in panels.items()}
+    if FLAGS.output.lower().endswith(".png"):       # rows: frames, then each panel's overlays
+        viz.write_video_grid(FLAGS.output, explain_lib.stacked(videos, panels))
+    else:                                            # animated: frames | overlays, side by side
+        viz.write_video_grid(FLAGS.output, explain_lib.side_by_side(videos, panels),
+                             fps=FLAGS.fps, columns=1)
     if FLAGS.tensorboard:
-        _write_tensorboard(grid, FLAGS.view, step)
+        _write_tensorboard(explain_lib.stacked(videos, panels), FLAGS.view, step)
     print(f"wrote {FLAGS.view} of {len(videos)} videos (columns: frames | "
           f"{' | '.join(panels)}) from {FLAGS.workdir} (step {step}) to {FLAGS.output}")
     return 0

@@ -21,7 +21,7 @@ import warnings
 import numpy as np
 
 __all__ = ["COMMON_VIEWS", "available_views", "as_functional", "discriminator_saliency",
-           "classifier_cam", "overlay", "side_by_side"]
+           "classifier_cam", "overlay", "side_by_side", "stacked"]
 
 COMMON_VIEWS = {
     "saliency_d": "SmoothGrad saliency of each discriminator's realness score",
@@ -131,11 +131,18 @@ def _heat_colours(maps: np.ndarray) -> np.ndarray:
     return stops[low[..., 0]] * (1 - fraction) + stops[low[..., 0] + 1] * fraction
 
 
-def overlay(videos_uint8: np.ndarray, maps: np.ndarray, alpha: float = 0.6) -> np.ndarray:
+def overlay(videos_uint8: np.ndarray, maps: np.ndarray, alpha: float = 0.75) -> np.ndarray:
     """uint8 frames [N, T, H, W, 3] blended with heat maps [N, T, H, W] -> uint8."""
     weight = alpha * np.clip(maps, 0.0, 1.0)[..., None]
     blended = (1 - weight) * videos_uint8 + weight * 255.0 * _heat_colours(maps)
     return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+
+
+def stacked(videos_uint8: np.ndarray, panels: dict) -> np.ndarray:
+    """[N * (1 + P), T, H, W, 3]: each video, then its overlay per panel (a PNG's rows)."""
+    rows = [np.stack([videos_uint8] + [overlay(videos_uint8, maps) for maps in panels.values()],
+                     axis=1)]
+    return np.concatenate(rows, axis=0).reshape(-1, *videos_uint8.shape[1:])
 
 
 def side_by_side(videos_uint8: np.ndarray, panels: dict, pad: int = 1) -> np.ndarray:

@@ -34,6 +34,12 @@ def subprocess_env(**extra):
 #: registered model needs an entry (tests/models/contract_test.py runs over all of them)
 TINY_PARAMS = {
     "g3an": {"base_channels": 4, "d_channels": 4, "z_appearance": 8, "z_motion": 4},
+    "inmodegan": {"z_appearance": 8, "z_motion": 4, "w_dim": 8, "num_directions": 8,
+                  "mapping_layers": 2, "motion_layers": 2, "g_channel_base": 64,
+                  "g_channel_max": 8, "d_channel_base": 64, "d_channel_max": 8,
+                  "speeds": "1,3", "r1_interval": 2,
+                  # Groups of 2 consecutive videos: the same on 1 device and on 2 replicas.
+                  "mbstd_group": 2},
 }
 
 

@@ -126,6 +126,8 @@ def test_seed_range_leaves_room_for_every_video_in_int64():
     (["--seed=9223372036854775807"], "--seed=9223372036854775807 is outside [0, "),
     (["--label=1", "--fix=grid", "--interpolate=both"], "cannot be combined"),
     (["--output=samples.avi"], "--output='samples.avi': expected a file name ending in"),
+    (["--directions=off:0", "--directions=spin:2"], "--directions='spin:2': expected off:I"),
+    (["--directions=scale:1:fast"], "--directions=scale:1:fast: 'fast' is not a number"),
 ])
 def test_requests_that_cannot_take_effect_fail_before_loading_a_model(flags, fragment, tmp_path):
     result = run(sample_cmd(f"--workdir={tmp_path / 'no_such_run'}", *flags), timeout=120)
@@ -229,3 +231,119 @@ def test_sample_cli_from_an_export_writes_more_videos_than_its_max_batch(exporte
     assert result.returncode == 0, result.stderr[-2000:]
     assert "wrote 300 videos" in result.stdout
     assert iio.imread(out).shape[0] == 300 * 17 - 1               # one row of frames per video
+
+
+# ---- direction control and variable length (InMoDeGAN) ------------------------------------------
+def test_parse_directions_off_only_scale_drive_and_rank():
+    from tfvidgen import control
+    c = control.parse_directions(["off:1,2", "scale:3:2.5", "scale:3:2", "drive:0:0,1"], 6)
+    np.testing.assert_array_equal(c.scale, [1, 0, 0, 5, 1, 1])
+    assert c.drive == {0: [0.0, 1.0]} and c.rank_samples == 0 and c.changes_videos
+    only = control.parse_directions(["only:4", "only:1", "rank"], 6)
+    np.testing.assert_array_equal(only.scale, [0, 1, 0, 0, 1, 0])
+    assert only.rank_samples == 100
+    assert not control.parse_directions(["rank:5"], 6).changes_videos
+    phi = control.parse_directions(["phi:1,4:20", "phi:0"], 6)
+    assert phi.phi_directions == (1, 4, 0) and phi.phi_samples == 20 and not phi.changes_videos
+    for bad, message in (("off:6", "direction 6 outside \\[0, 6\\)"), ("off", "expected"),
+                         ("scale:1:inf", "not finite"), ("rank:1", "at least 2")):
+        with pytest.raises(ValueError, match=message):
+            control.parse_directions([bad], 6)
+
+
+def test_drive_sets_the_cumulative_component_along_the_trajectory():
+    from tfvidgen import control
+    alpha = np.random.default_rng(0).normal(size=(2, 5, 3)).astype(np.float32)
+    c = control.parse_directions(["drive:1:0.5,-1,2", "off:2"], 3)
+    out = control.apply_control(alpha, c)
+    np.testing.assert_allclose(np.cumsum(out[:, :, 1], axis=1), [[0.5, -1, 2, 2, 2]] * 2,
+                               atol=1e-6)                  # held at the last position
+    np.testing.assert_array_equal(out[:, :, 0], alpha[:, :, 0])
+    np.testing.assert_array_equal(out[:, :, 2], 0.0)
+
+
+def test_controlled_generation_matches_the_generator_and_ranks_by_variance():
+    import tensorflow as tf
+
+    from tests.helpers import tiny_config, tiny_model
+    from tfvidgen import control
+    model = tiny_model(tiny_config("inmodegan"))
+    assert control.supports_control(model) and not control.supports_control(tiny_model())
+    latents = model.sample_inputs(2, 1)
+    plain = model.generate(latents).numpy()
+    np.testing.assert_allclose(control.generate(model, latents, None).numpy(), plain,
+                               rtol=1e-5, atol=1e-6)
+    c = control.parse_directions(["off:3", "scale:5:2"], 8)
+    steered = model.generate(dict(latents, direction_scale=tf.constant(
+        np.tile(c.scale, (2, 1))))).numpy()
+    np.testing.assert_allclose(control.generate(model, latents, c).numpy(), steered,
+                               rtol=1e-5, atol=1e-6)
+    assert not np.allclose(steered, plain)
+    stats = control.direction_statistics(model, model.sample_inputs(6, 0))
+    assert sorted(stats["order"]) == list(range(8))
+    assert np.all(np.diff(stats["variance"][stats["order"]]) <= 0)
+
+
+def test_delta_phi_of_all_directions_off_removes_all_flow():
+    """Every direction off: w_t = w_0 and the noise is per video, so the frames are identical,
+    the flow is zero and Delta phi is minus the original videos' phi."""
+    from tests.helpers import tiny_config, tiny_model
+    from tfvidgen import control
+    model = tiny_model(tiny_config("inmodegan"))
+    latents = model.sample_inputs(3, 2)
+    everything_off = control.parse_directions(["off:" + ",".join(map(str, range(8)))], 8)
+    frames = control.generate(model, latents, everything_off).numpy()
+    np.testing.assert_allclose(frames, np.repeat(frames[:, :1], 4, axis=1), atol=1e-6)
+    original = control._flows(control.generate(model, latents, None).numpy())
+    radius = float(np.sqrt((original ** 2).sum(-1)).max())
+    base = control.flow_quantification(original, radius)
+    assert base["Phi"] > 0
+    deltas = control.delta_phi(model, latents, {"all": everything_off,
+                                                "one": control.parse_directions(["off:0"], 8)})
+    np.testing.assert_allclose(deltas["all"]["delta_phi"], -base["phi"], atol=1e-6)
+    np.testing.assert_allclose(deltas["all"]["delta_Phi"], -base["Phi"], atol=1e-6)
+    assert np.all(np.isfinite(deltas["one"]["delta_phi"]))
+
+
+@pytest.fixture(scope="module")
+def inmodegan_workdir(tmp_path_factory):
+    from tests.helpers import TINY_PARAMS, subprocess_env, train_cmd
+    workdir = tmp_path_factory.mktemp("inmodegan") / "w"
+    params = [f"--model_param={k}={v}" for k, v in TINY_PARAMS["inmodegan"].items()]
+    flags = [f for f in train_cmd(workdir) if not f.startswith(("--model", "--workdir"))]
+    result = subprocess.run([*flags, "--model=inmodegan", *params, f"--workdir={workdir}",
+                             "--train_steps=1", "--checkpoint_every=1", "--sample_every=100"],
+                            cwd=REPO, env=subprocess_env(), capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir
+
+
+def test_sample_cli_directions_and_longer_videos(inmodegan_workdir, tmp_path):
+    out = tmp_path / "long.gif"
+    result = run(sample_cmd(f"--workdir={inmodegan_workdir}", "--num_videos=2",
+                            "--num_frames=9", "--directions=off:0", "--directions=drive:2:0,3",
+                            "--directions=rank:4", "--directions=phi:0,1:2", f"--output={out}"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "wrote 2 videos of 9 frames" in result.stdout
+    assert "directions by variance of alpha over 4 samples" in result.stdout
+    lines = result.stdout.splitlines()
+    table = lines.index("rank  direction      mean   variance")
+    ranked = [int(line.split()[1]) for line in lines[table + 1:table + 9]]
+    assert sorted(ranked) == list(range(8))                     # 8 directions, each once
+    phi = lines.index("direction   dphi_0   dphi_1   dphi_2   dphi_3     dPhi")
+    rows = [line.split() for line in lines[phi + 1:phi + 3]]
+    assert [r[0] for r in rows] == ["0", "1"] and all(len(r) == 6 for r in rows)
+    assert all(np.isfinite(float(v)) for r in rows for v in r[1:])
+    assert iio.imread(out, index=None).shape[0] == 9
+
+
+def test_directions_and_num_frames_on_a_model_without_them_are_errors(trained_workdir, tmp_path):
+    workdir, _ = trained_workdir
+    result = run(sample_cmd(f"--workdir={workdir}", "--directions=off:0",
+                            f"--output={tmp_path / 's.gif'}"))
+    assert_one_error_line(result, "sample", "--directions: g3an has no motion dictionary")
+    result = run(sample_cmd(f"--workdir={workdir}", "--num_frames=8",
+                            f"--output={tmp_path / 's.gif'}"))
+    assert_one_error_line(result, "sample", "--num_frames=8: g3an generates a fixed number")
+    assert not os.listdir(tmp_path)

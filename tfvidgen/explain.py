@@ -129,7 +129,7 @@ def main(argv):
 
     model, config, step = workdir_lib.load_for_inference(FLAGS.workdir)
     keras.utils.disable_interactive_logging()           # Score-CAM's predict() progress bars
-    labels = sample._labels(model.cfg, FLAGS.label, FLAGS.num_videos)
+    labels = sample.labels_for(model.cfg, FLAGS.label, FLAGS.num_videos)
     videos, panels = explain(model, config, FLAGS.view, FLAGS.num_videos, FLAGS.seed, labels,
                              FLAGS.real, FLAGS.workdir, FLAGS.classifier_dir, FLAGS.cam,
                              FLAGS.smooth_samples, FLAGS.smooth_noise)

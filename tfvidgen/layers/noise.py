@@ -19,10 +19,14 @@ def _fold(seeds, salt: int):
         tf.cast(seeds, tf.int64), fn_output_signature=tf.TensorSpec([2], tf.int64))
 
 
-def per_example_normal(seeds, salt: int, dim: int) -> tf.Tensor:
-    """seeds int64 [B, 2] -> float32 [B, dim] ~ N(0, I), a pure function of (seed row, salt)."""
+def per_example_normal(seeds, salt: int, dim) -> tf.Tensor:
+    """seeds int64 [B, 2] -> float32 [B, dim] ~ N(0, I), a pure function of (seed row, salt).
+
+    dim may be a tensor (e.g. a requested length); a draw of size d is the prefix of a draw of
+    any larger size (stateless normals), so longer requests extend shorter ones."""
+    static = dim if isinstance(dim, int) else None
     return tf.map_fn(lambda s: tf.random.stateless_normal([dim], s), _fold(seeds, salt),
-                     fn_output_signature=tf.TensorSpec([dim], tf.float32))
+                     fn_output_signature=tf.TensorSpec([static], tf.float32))
 
 
 def per_example_randint(seeds, salt: int, maxval) -> tf.Tensor:

@@ -100,6 +100,8 @@ class Input:
     salt: int | None = None        # LATENT_ROLES: drawn from (seed, salt); None: given
     bound: float | None = None     # floats: largest |value| (None: VideoGAN.max_serving_latent)
     int_range: tuple | None = None  # ints: [low, high)
+    #: one value per request, no batch dimension (e.g. num_frames: one length for the batch)
+    per_request: bool = False
 
     def __post_init__(self):
         if self.role not in INPUT_ROLES or (self.role in LATENT_ROLES) != (self.salt is not None):
@@ -107,7 +109,8 @@ class Input:
 
     @property
     def spec(self) -> tf.TensorSpec:
-        return tf.TensorSpec([None, *self.shape], self.dtype, name=self.name)
+        batch = [] if self.per_request else [None]
+        return tf.TensorSpec([*batch, *self.shape], self.dtype, name=self.name)
 
 
 class VideoGAN(keras.Model):
@@ -385,8 +388,8 @@ class VideoGAN(keras.Model):
         (max_serving_latent for latents). The signatures therefore declare no shapes
         (TensorSpec(None)): the runtime does not enforce a declared shape, and a wrong rank used
         to fail deep inside the graph with an error that named no input. A model adding an
-        endpoint builds it from checked_inputs and video_output and declares its inputs in
-        endpoint_inputs().
+        endpoint declares its inputs in endpoint_inputs() and builds its function from
+        checked_inputs and video_output, its signature with signature_of.
         """
         declared = self.endpoint_inputs()["serving_default"]
         seed_input, *given = self.endpoint_inputs()["sample"]
@@ -403,8 +406,8 @@ class VideoGAN(keras.Model):
         def from_seeds(*args):
             return video_output(generator(latents(*args), training=False))
 
-        seed_signature = _signature([seed_input, *given])
-        return {"serving_default": (from_inputs, _signature(declared)),
+        seed_signature = signature_of([seed_input, *given])
+        return {"serving_default": (from_inputs, signature_of(declared)),
                 "sample": (from_seeds, seed_signature),
                 "latents": (latents, seed_signature)}
 
@@ -419,16 +422,19 @@ class VideoGAN(keras.Model):
 
     def serving_example(self, endpoint: str, batch_size: int = 2, seed: int = 0) -> dict:
         """Valid arguments {name: NumPy value} of `endpoint` (tests, the serving client's
-        example request): latents drawn for seeds seed, seed+1, ..., labels 0, 1, ..., other
-        integers counting up inside their range, images/videos a smooth pattern, other floats 1
-        (a neutral scale). Override for inputs these rules cannot fill."""
+        example request): latents drawn for seeds seed, seed+1, ..., labels 0, 1, ...,
+        num_frames the trained length, other integers counting up inside their range,
+        images/videos a smooth pattern, other floats 1 (a neutral scale). Override for inputs
+        these rules cannot fill."""
         labels = tf.range(batch_size) % self.cfg.num_classes
         drawn = self.sample_inputs(batch_size, seed, labels if self.cfg.conditional else None)
         out = {}
         for i in self.endpoint_inputs()[endpoint]:
-            shape = [batch_size, *i.shape]
+            shape = [*([] if i.per_request else [batch_size]), *i.shape]
             if i.name in drawn:
                 value = drawn[i.name]
+            elif i.role == "num_frames":
+                value = tf.fill(shape, self.cfg.num_frames)
             elif i.role == "label":
                 value = tf.broadcast_to(tf.reshape(labels, [-1] + [1] * len(i.shape)), shape)
             elif i.dtype == "uint8":
@@ -448,9 +454,17 @@ class VideoGAN(keras.Model):
         checked = {}
         for spec, value in zip(declared, args):
             shape = spec.spec.shape
-            with tf.control_dependencies([_assert_serving_shape(spec.name, value, shape)]):
-                checked[spec.name] = tf.ensure_shape(tf.identity(value), shape)
-        first, *others = checked
+            check = _assert_serving_shape(spec.name, value, shape, batched=not spec.per_request)
+            with tf.control_dependencies([check]):
+                if spec.per_request and not spec.shape:
+                    # Not ensure_shape: a fully known expected shape let grappler refuse a
+                    # wrong one statically, before the assert could name the input. Padding
+                    # makes the first element exist whatever the shape (the assert then fails).
+                    flat = tf.reshape(tf.identity(value), [-1])
+                    checked[spec.name] = tf.pad(flat, [[0, 1]])[0]
+                else:
+                    checked[spec.name] = tf.ensure_shape(tf.identity(value), shape)
+        first, *others = [spec.name for spec in declared if not spec.per_request]
         batch = tf.shape(checked[first])[0]
         deps = [tf.debugging.assert_positive(batch, message="batch must not be empty"),
                 tf.debugging.assert_less_equal(batch, self.max_serving_batch, message=(
@@ -487,7 +501,8 @@ def video_output(video) -> dict:
     return {"video": pixels.to_uint8(video)}
 
 
-def _signature(declared: list) -> list:
+def signature_of(declared: list) -> list:
+    """The serving signature of inputs `declared` (in order): TensorSpec(None) of each dtype."""
     # No shapes: the graph checks them and names the input (see serving_endpoints).
     return [tf.TensorSpec(None, tf.as_dtype(i.dtype), name=i.name) for i in declared]
 
@@ -498,7 +513,7 @@ def _int_range_checks(name: str, value, low: int, high: int) -> list:
             tf.debugging.assert_less(value, tf.cast(high, value.dtype), message=in_range)]
 
 
-def _assert_serving_shape(name: str, value, shape: tf.TensorShape):
+def _assert_serving_shape(name: str, value, shape: tf.TensorShape, batched: bool = True):
     """Assert op: `value` has `shape` (None dims: any size), with a message naming the input."""
     actual = tf.shape(value)
     sizes = [-1 if d is None else d for d in shape.as_list()]
@@ -511,6 +526,6 @@ def _assert_serving_shape(name: str, value, shape: tf.TensorShape):
                  lambda: tf.constant(False))
     # Parentheses, not brackets, in the message: one-line error reporters cut the assertion's
     # text at its first "]" (tfvidgen.errors).
-    layout = ", ".join("batch" if i == 0 else ("any" if d < 0 else str(d))
+    layout = ", ".join("batch" if i == 0 and batched else ("any" if d < 0 else str(d))
                        for i, d in enumerate(sizes))
     return tf.debugging.Assert(ok, [f"{name} must have shape ({layout}), got shape", actual])

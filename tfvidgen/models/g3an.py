@@ -14,9 +14,11 @@ doubles per module until num_frames (a power of two >= 4), later modules keep it
 Module n has base_channels * min(8, 2^(N-1-n)) channels (512, 512, 256, 128, 64 at paper size).
 
 Departures and choices (all documented `--model_param`s):
-- video_discriminator: "3d" (default, the paper: MoCoGAN-style 3D conv D) or "2+1" (the official
+- video_discriminator: "3d" (default, the paper: MoCoGAN-style 3D conv D), "2+1" (the official
   code's later (2+1)D D with unpadded temporal convs; here the temporal kernels are spread so any
-  num_frames reduces to 1).
+  num_frames reduces to 1) or "tpd" (InMoDeGAN's Temporal Pyramid Discriminator, which its
+  Table 2 shows improving G3AN: one D_I-style 2D D per speed in tpd_speeds on the time-to-channel
+  clip; the video loss is the mean over the speeds [I], so it weighs as the single D it replaces).
 - g_spectral_norm (default False): the official code wraps every generator transposed conv in SN;
   the paper does not mention it.
 - Conditional (conditional=True): one-hot label concatenated with z_m into G_T only (paper).
@@ -40,7 +42,7 @@ import tensorflow as tf
 
 from tfvidgen import losses
 from tfvidgen.config import TrainConfig
-from tfvidgen.layers import attention, conv, fusion, noise
+from tfvidgen.layers import attention, conv, fusion, noise, tpd
 from tfvidgen.models import base
 
 __all__ = ["G3ANConfig", "G3ANGenerator", "G3ANImageDiscriminator", "G3ANVideoDiscriminator",
@@ -64,6 +66,7 @@ class G3ANConfig:
     attention_after: int = -1          # module index; -1 = second to last (G3_3 at 64x64)
     video_conv: str = "1+2"
     video_discriminator: str = "3d"
+    tpd_speeds: str = "1,3,5,7"        # video_discriminator=tpd: frame steps (InMoDeGAN VoxCeleb)
     g_spectral_norm: bool = False
     resolution: int = 64
     num_frames: int = 16
@@ -87,9 +90,17 @@ class G3ANConfig:
         if self.video_conv not in conv.VIDEO_CONVS:
             raise ValueError(f"--model_param video_conv={self.video_conv!r}: expected one of "
                              f"{conv.VIDEO_CONVS}")
-        if self.video_discriminator not in ("3d", "2+1"):
+        if self.video_discriminator not in ("3d", "2+1", "tpd"):
             raise ValueError(f"--model_param video_discriminator={self.video_discriminator!r}: "
-                             f"expected '3d' or '2+1'")
+                             f"expected '3d', '2+1' or 'tpd'")
+        if self.video_discriminator == "tpd":
+            try:
+                speeds = [int(s) for s in self.tpd_speeds.split(",")]
+            except ValueError:
+                speeds = []
+            if not speeds or any(not 1 <= s < self.num_frames for s in speeds):
+                raise ValueError(f"--model_param tpd_speeds={self.tpd_speeds!r}: expected "
+                                 f"comma-separated frame steps in [1, {self.num_frames - 1}]")
         if self.attention and not -1 <= self.attention_after < n:
             raise ValueError(f"--model_param attention_after={self.attention_after}: expected -1 "
                              f"or a module index in [0, {n - 1}]")
@@ -282,6 +293,26 @@ class G3ANVideoDiscriminator(_ConvDiscriminator):
 
 
 
+@keras.saving.register_keras_serializable(package="tfvidgen")
+class G3ANTemporalPyramidDiscriminator(keras.Model):
+    """D_V as InMoDeGAN's TPD: videos [B, T, H, W, 3] (+ labels) -> logits [B * speeds], the
+    speeds' logits concatenated (a batch-mean loss over them is the mean of the per-speed losses).
+    Each speed has its own D_I-architecture 2D D on the time-to-channel clip."""
+
+    def __init__(self, cfg: G3ANConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.cfg = cfg
+        self.pyramid = tpd.TemporalPyramidDiscriminator(
+            [int(s) for s in cfg.tpd_speeds.split(",")], name="tpd",
+            make_discriminator=lambda name: G3ANImageDiscriminator(cfg, name=name))
+
+    def call(self, videos, labels=None, training=None):
+        return tf.concat(self.pyramid(videos, labels, training=training), axis=0)
+
+    def get_config(self):
+        return {**super().get_config(), "cfg": dataclasses.asdict(self.cfg)}
+
+
 class G3AN(base.VideoGAN):
     """Trainable G3AN; see the module docstring for the paper and every departure.
 
@@ -301,7 +332,10 @@ class G3AN(base.VideoGAN):
         self.ema_generator = (G3ANGenerator(cfg, name="generator") if train.ema_decay > 0
                               else None)
         self.image_discriminator = G3ANImageDiscriminator(cfg, name="image_discriminator")
-        self.video_discriminator = G3ANVideoDiscriminator(cfg, name="video_discriminator")
+        self.video_discriminator = (
+            G3ANTemporalPyramidDiscriminator(cfg, name="video_discriminator")
+            if cfg.video_discriminator == "tpd"
+            else G3ANVideoDiscriminator(cfg, name="video_discriminator"))
 
     def networks(self) -> dict:
         # Checkpoint item names are those of every existing workdir: do not rename.

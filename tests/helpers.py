@@ -40,6 +40,8 @@ TINY_PARAMS = {
                   "speeds": "1,3", "r1_interval": 2,
                   # Groups of 2 consecutive videos: the same on 1 device and on 2 replicas.
                   "mbstd_group": 2},
+    "dual_mtgan": {"base_channels": 4, "motion_channels": 4, "d_channels": 4, "content_dim": 8,
+                   "motion_dim": 4, "frame_motion_dim": 4, "lstm_units": 8},
 }
 
 
@@ -59,7 +61,8 @@ def training_batches(config, n: int, model=None) -> list:
     """The first n batches training would give `model` (real_batches_per_step() of them per step:
     entries [k, B, ...] when k > 1)."""
     k = model.real_batches_per_step() if model is not None else 1
-    data = pipeline.make_dataset(config.data, config.train.batch_size, 0, real_batches=k)
+    make = pipeline.TRAINING_DATA[model.TRAINING_DATA if model is not None else "clips"]
+    data = make(config.data, config.train.batch_size, 0, real_batches=k)
     return list(data.take(n))
 
 

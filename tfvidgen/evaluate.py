@@ -46,6 +46,11 @@ def define_flags() -> None:
     flags.DEFINE_integer("classifier_steps", 400, "Training steps of a new classifier.",
                          lower_bound=1)
     flags.DEFINE_integer("seed", 0, "Sampling seed of the first repeat.")
+    flags.DEFINE_integer("transfer_videos", 64, "Image-to-video models on synthetic_actions: "
+                         "test triples for motion-transfer and best-of-K PSNR/SSIM.",
+                         lower_bound=1)
+    flags.DEFINE_integer("best_of", 25, "K of the best-of-K PSNR/SSIM of stochastic generation "
+                         "(the Dual-MTGAN paper: 25).", lower_bound=1)
     flags.DEFINE_string("feature_model", None, "SavedModel dir of a video feature extractor (e.g. "
                         "an I3D you exported) for FVD-style fd_external.")
 
@@ -131,6 +136,14 @@ def main(argv):
         real = protocol.real_statistics(p, clf, os.path.join(eval_dir, "cache"), feature_fn)
     wanted = list(FLAGS.metrics) + (["fd_external"] if feature_fn else [])
     results = protocol.evaluate_model(gan, clf, p, real, wanted, feature_fn=feature_fn)
+    if hasattr(gan, "transfer"):            # image-to-video models (Dual-MTGAN)
+        if d.dataset == "synthetic_actions":
+            with _stage("image-to-video scores"):
+                results.update(protocol.image_to_video_results(
+                    gan, d, FLAGS.transfer_videos, FLAGS.best_of, FLAGS.seed))
+        else:
+            errors.warn("evaluate", f"motion-transfer PSNR/SSIM need the renderer's ground "
+                                    f"truth: skipped on --dataset={d.dataset}")
     record = {"step": step, "source": FLAGS.saved_model or FLAGS.workdir,
               "protocol": dataclasses.asdict(p), "protocol_key": p.key(),
               "classifier_test_accuracy": clf_meta["test_accuracy"], "results": results}

@@ -139,9 +139,10 @@ def run(config: Config, flags_writer=None) -> dict:
         _write_run_files(config, workdir, flags_writer, info)
 
     real_batches = model.real_batches_per_step()
+    make_data = pipeline.TRAINING_DATA[model.TRAINING_DATA]
     dataset = strategy.distribute_datasets_from_function(
-        lambda ctx: pipeline.make_dataset(config.data, train.batch_size, rt.seed, ctx,
-                                          start_step=start, real_batches=real_batches))
+        lambda ctx: make_data(config.data, train.batch_size, rt.seed, ctx,
+                              start_step=start, real_batches=real_batches))
     traced: dict = {}
 
     def train_step(phases: tuple):

@@ -15,7 +15,7 @@ import numpy as np
 
 from tfvidgen import errors
 
-__all__ = ["to_uint8", "tile_videos", "frame_strip_grid", "encode_gif", "write_gif", "write_mp4",
+__all__ = ["to_uint8", "from_uint8", "tile_videos", "frame_strip_grid", "encode_gif", "write_gif", "write_mp4",
            "write_video_grid", "VIDEO_SUFFIXES"]
 
 VIDEO_SUFFIXES = (".gif", ".mp4", ".png")
@@ -24,6 +24,11 @@ VIDEO_SUFFIXES = (".gif", ".mp4", ".png")
 def to_uint8(videos) -> np.ndarray:
     """[-1, 1] floats -> uint8 with (x + 1) * 127.5, rounded and clipped."""
     return np.clip(np.rint((np.asarray(videos, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def from_uint8(frames) -> np.ndarray:
+    """uint8 -> float32 in [-1, 1] (x / 127.5 - 1), the inverse of to_uint8 on the uint8 grid."""
+    return np.asarray(frames, np.float32) / 127.5 - 1.0
 
 
 def tile_videos(videos: np.ndarray, columns: int | None = None, pad: int = 1) -> np.ndarray:

@@ -3,9 +3,21 @@
   # REST (port 8501), the `sample` signature: reproducible videos from integer seeds
   python tools/serving_client.py --server=localhost:8501 --protocol=rest --model_name=g3an \
       --signature=sample --seeds=0,1,2,3 --output=served.gif
-  # gRPC (port 8500), explicit latents (drawn here from --seeds with NumPy)
+  # gRPC (port 8500), explicit latents (drawn here from --seeds with NumPy): what to send is
+  # read from the export's declared inputs (name, shape, role) in --metadata
   python tools/serving_client.py --server=localhost:8500 --protocol=grpc --model_name=g3an \
-      --signature=serving_default --seeds=0,1 --z_appearance=128 --z_motion=10 --output=served.mp4
+      --signature=serving_default --seeds=0,1 --metadata=export/g3an/1 --output=served.mp4
+  # an image-to-video model (Dual-MTGAN): motion transfer and animation of an image
+  python tools/serving_client.py --model_name=dual_mtgan --metadata=export/dual_mtgan/1 \
+      --signature=transfer --image=face.png --video=smile.mp4 --output=transfer.gif
+  python tools/serving_client.py --model_name=dual_mtgan --metadata=export/dual_mtgan/1 \
+      --signature=animate --image=face.png --seeds=0,1,2,3 --num_frames=16 --output=anim.gif
+
+Inputs by role (never by name): latent roles (appearance, motion, noise) are drawn from --seeds
+at their declared shape; label from --label; image and video roles from --image / --video (any
+size: centre-cropped and resized to the model's resolution, as the data pipeline prepares
+videos), sent as floats in [-1, 1] to serving_default/sample and as uint8 to transfer/animate.
+`sample`, `transfer` and `animate` need --metadata only for image/video inputs (their size).
 
 Every failure is one line on stderr, `serving_client: error: <what>`, and exit status 2: a bad
 flag value (--seeds, --server, --timeout, --output: checked before anything is sent), a server
@@ -36,7 +48,7 @@ import numpy as np
 
 __all__ = ["rest_body", "decode_rest_response", "grpc_request", "decode_grpc_response",
            "video_from_outputs", "predict_rest", "predict_grpc", "latent_inputs", "parse_seeds",
-           "parse_server", "run", "ServingError"]
+           "parse_server", "read_metadata", "run", "ServingError"]
 
 CMD = "serving_client"
 _INT64 = np.iinfo(np.int64)
@@ -251,42 +263,121 @@ def predict_grpc(server: str, model_name: str, inputs: dict, signature: str,
     return decode_grpc_response(response)
 
 
-def latent_inputs(seeds: list[int], widths: dict[str, int]) -> dict:
-    """Explicit latents for serving_default: N(0, I) from NumPy, one row per seed."""
+def latent_inputs(seeds: list[int], widths: dict) -> dict:
+    """Explicit latents for serving_default: N(0, I) from NumPy, one row per seed; a width may
+    be an int or a per-example shape."""
     out = {}
     for name, width in widths.items():
+        shape = (width,) if isinstance(width, int) else tuple(width)
         out[name] = np.stack([np.random.default_rng([seed, zlib.crc32(name.encode())])
-                              .standard_normal(width).astype(np.float32) for seed in seeds])
+                              .standard_normal(shape).astype(np.float32) for seed in seeds])
     return out
 
 
-def _request_inputs(signature: str, seeds: str, label, z_appearance: int, z_motion: int) -> dict:
-    seed_list = parse_seeds(seeds)
-    if signature == "sample":
-        inputs = {"seed": np.asarray(seed_list, np.int64)}
+#: declared roles drawn from a seed (models.base.LATENT_ROLES)
+LATENT_ROLES = ("appearance", "motion", "noise")
+#: signatures taking uint8 images/videos and a seed (image-to-video models)
+MEDIA_SIGNATURES = ("transfer", "animate")
+
+
+def read_metadata(path: str) -> dict:
+    """What an export declares: {"inputs": {name: {"shape": [None, ...], "dtype", "role"}},
+    "num_frames": clip length or None}. `path` is the SavedModel directory
+    (export/<model>/<version>) or its assets.extra/tfvidgen.json."""
+    asset = path
+    if os.path.isdir(path):
+        asset = os.path.join(path, "assets.extra", "tfvidgen.json")
+    try:
+        with open(asset) as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"--metadata={path!r}: no {asset} (give the exported version "
+                         f"directory, export/<model>/<version>)") from None
+    except ValueError:
+        raise ValueError(f"--metadata={path!r}: {asset} is not JSON") from None
+    latents = data.get("latents") if isinstance(data, dict) else None
+    if not isinstance(latents, dict) or not all(
+            isinstance(v, dict) and "role" in v and "shape" in v for v in latents.values()):
+        raise ValueError(f"--metadata={path!r}: no declared inputs with roles (exported by an "
+                         f"older tfvidgen: export the workdir again)")
+    num_frames = (data.get("config") or {}).get("data", {}).get("num_frames")
+    return {"inputs": latents, "num_frames": num_frames}
+
+
+def _media_file(role: str, path: str | None, resolution: int, num_frames: int) -> np.ndarray:
+    """uint8 [H, W, 3] (image) or [T, H, W, 3] (video) of a file, at the model's size."""
+    from tfvidgen import transfer, viz
+    flag = f"--{role}"
+    if not path:
+        raise ValueError(f"this signature needs {flag} (the model takes a {role} input)")
+    if role == "image":
+        data = transfer.load_image(path, resolution, flag)
     else:
-        for flag, width in (("--z_appearance", z_appearance), ("--z_motion", z_motion)):
-            if width < 1:
-                raise ValueError(f"{flag}={width}: must be a positive latent width")
+        data = transfer.load_video(path, resolution, num_frames, flag)
+    return viz.to_uint8(data)
+
+
+def _request_inputs(signature: str, seeds: str, label, metadata: str | None = None,
+                    image: str | None = None, video: str | None = None,
+                    num_frames: int | None = None) -> dict:
+    """The request's inputs, chosen by the roles the export declares (--metadata): latent roles
+    from the seeds (serving_default), a seed per video (sample, animate), image/video files."""
+    seed_list = parse_seeds(seeds)
+    if num_frames is not None and not 1 <= num_frames <= 4096:
+        raise ValueError(f"--num_frames={num_frames}: must be in [1, 4096]")
+    if label is not None and not 0 <= label <= np.iinfo(np.int32).max:
+        raise ValueError(f"--label={label}: must be a non-negative class index")
+    declared = read_metadata(metadata) if metadata else {"inputs": {}, "num_frames": None}
+    roles = {name: v["role"] for name, v in declared["inputs"].items()}
+    image_name = next((n for n, r in roles.items() if r == "image"), None)
+    if signature == "serving_default":
+        if not metadata:
+            raise ValueError("--signature=serving_default needs --metadata=<export directory>: "
+                             "the declared inputs say what to send")
         if any(s < 0 for s in seed_list):     # NumPy's seed sequences take non-negative ints
             raise ValueError(f"--seeds={seeds!r}: serving_default draws latents from "
                              f"non-negative seeds")
-        inputs = latent_inputs(seed_list, {"z_appearance": z_appearance, "z_motion": z_motion})
+        inputs = latent_inputs(seed_list, {n: declared["inputs"][n]["shape"][1:]
+                                           for n, r in roles.items() if r in LATENT_ROLES})
+    elif signature == "transfer":
+        inputs = {}
+    else:
+        inputs = {"seed": np.asarray(seed_list, np.int64)}
+    media = ["image"] if image_name and signature != "transfer" else []
+    if signature in MEDIA_SIGNATURES:
+        if image_name is None:
+            raise ValueError(f"--signature={signature} needs --metadata=<export directory> of "
+                             f"an image-to-video model (one declaring an image input)")
+        media = ["image", "video"] if signature == "transfer" else ["image"]
+    if signature == "animate" and num_frames is None:
+        raise ValueError("--signature=animate needs --num_frames")
+    count = 1 if signature == "transfer" else len(seed_list)
+    for role in media:
+        resolution = declared["inputs"][image_name]["shape"][-2]
+        frames = num_frames or declared["num_frames"] or 16
+        data = np.repeat(_media_file(role, image if role == "image" else video, resolution,
+                                     frames)[None], count, axis=0)
+        if signature not in MEDIA_SIGNATURES:          # declared float inputs in [-1, 1]
+            from tfvidgen import viz
+            data = viz.from_uint8(data)
+        inputs[role if signature in MEDIA_SIGNATURES else image_name] = data
+    if signature == "animate":
+        inputs["num_frames"] = np.asarray(num_frames, np.int32)
     if label is not None:
-        if not 0 <= label <= np.iinfo(np.int32).max:
-            raise ValueError(f"--label={label}: must be a non-negative class index")
-        inputs["label"] = np.full([len(seed_list)], label, np.int32)
+        inputs["label"] = np.full([count], label, np.int32)
     return inputs
 
 
 def run(server: str, protocol: str, model_name: str, signature: str, seeds: str,
-        label: int | None, z_appearance: int, z_motion: int, timeout: float, output: str) -> int:
+        label: int | None, timeout: float, output: str, metadata: str | None = None,
+        image: str | None = None, video: str | None = None,
+        num_frames: int | None = None) -> int:
     """The whole command (flags as arguments): 0 when `output` was written, else 2 after one
     `serving_client: error:` line on stderr. Bad arguments fail before any request is sent."""
     from tfvidgen import errors, viz
 
     try:
-        inputs = _request_inputs(signature, seeds, label, z_appearance, z_motion)
+        inputs = _request_inputs(signature, seeds, label, metadata, image, video, num_frames)
         if not (math.isfinite(timeout) and timeout > 0):
             raise ValueError(f"--timeout={timeout}: must be a positive number of seconds")
         parse_server(server)
@@ -309,11 +400,15 @@ def define_flags() -> None:
                         "host:port of TF Serving (8501 REST, 8500 gRPC).")
     flags.DEFINE_enum("protocol", "rest", ["rest", "grpc"], "Which API to call.")
     flags.DEFINE_string("model_name", "g3an", "Model name in TF Serving's models.config.")
-    flags.DEFINE_enum("signature", "sample", ["sample", "serving_default"], "Signature to call.")
+    flags.DEFINE_enum("signature", "sample",
+                      ["sample", "serving_default", "transfer", "animate"], "Signature to call.")
     flags.DEFINE_string("seeds", "0,1,2,3", "Comma-separated integer seeds (one video each).")
     flags.DEFINE_integer("label", None, "Class label for conditional models.")
-    flags.DEFINE_integer("z_appearance", 128, "Width of z_appearance (serving_default).")
-    flags.DEFINE_integer("z_motion", 10, "Width of z_motion (serving_default).")
+    flags.DEFINE_string("metadata", None, "The exported version directory (or its "
+                        "assets.extra/tfvidgen.json): the declared inputs and their roles.")
+    flags.DEFINE_string("image", None, "Image file for a model's image input (any size).")
+    flags.DEFINE_string("video", None, "Video file for a model's video input (any size).")
+    flags.DEFINE_integer("num_frames", None, "Frames to generate (animate).")
     flags.DEFINE_float("timeout", 60.0, "Deadline in seconds for the whole call (connect, "
                                         "request, server work, answer).")
     flags.DEFINE_string("output", "served.gif", "Output .gif, .mp4 or .png.")
@@ -323,8 +418,8 @@ def main(argv):
     del argv
     from absl import flags
     f = flags.FLAGS
-    return run(f.server, f.protocol, f.model_name, f.signature, f.seeds, f.label,
-               f.z_appearance, f.z_motion, f.timeout, f.output)
+    return run(f.server, f.protocol, f.model_name, f.signature, f.seeds, f.label, f.timeout,
+               f.output, f.metadata, f.image, f.video, f.num_frames)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfvidgen import viz
 from tfvidgen.config import DataConfig
 from tfvidgen.data import pipeline, records, triples
 
@@ -32,10 +33,10 @@ def test_contract_and_exact_triples_from_the_renderer():
             matches = []
             for index in range(ACTIONS.num_videos):
                 target, source, truth, label = triples.transfer_triple(4, index, frames, 16)
-                if np.array_equal(triples._to_unit(truth), b["target_video"][j]):
+                if np.array_equal(viz.from_uint8(truth), b["target_video"][j]):
                     matches.append(index)
-                    np.testing.assert_array_equal(triples._to_unit(target), b["target_image"][j])
-                    np.testing.assert_array_equal(triples._to_unit(source), b["source_video"][j])
+                    np.testing.assert_array_equal(viz.from_uint8(target), b["target_image"][j])
+                    np.testing.assert_array_equal(viz.from_uint8(source), b["source_video"][j])
                     assert label == b["label"][j]
             assert len(matches) == 1
             seen.append(matches[0])
@@ -55,9 +56,58 @@ def test_deterministic_resumable_and_several_batches_per_step():
             np.testing.assert_array_equal(double[key][i], a[2 + i][key])
 
 
-def test_triples_need_synthetic_actions_or_records():
-    with pytest.raises(ValueError, match="synthetic_actions"):
-        pipeline.make_triples_dataset(DataConfig(dataset="synthetic_shapes"), 2, seed=0)
+def test_other_synthetic_sources_give_triples_of_the_clip():
+    cfg = DataConfig(dataset="synthetic_shapes", resolution=8, num_frames=3, num_videos=4,
+                     video_length=6)
+    clip = _take(pipeline.make_dataset(cfg, 2, seed=0), 1)[0]
+    triple = _take(pipeline.make_triples_dataset(cfg, 2, seed=0), 1)[0]
+    np.testing.assert_array_equal(triple["source_video"], clip["video"])
+    np.testing.assert_array_equal(triple["target_video"], clip["video"])
+    for video, image in zip(clip["video"], triple["target_image"]):
+        assert any(np.array_equal(frame, image) for frame in video)
+
+
+def _write_records(path, identities, length=6, size=8):
+    """Raw (lossless) records with random frames, one per identity entry; returns the videos."""
+    rng = np.random.default_rng(1)
+    videos = [rng.integers(0, 256, (length, size, size, 3), dtype=np.uint8) for _ in identities]
+    writer = records.ShardWriter(str(path), "train", len(identities))
+    for k, (frames, identity) in enumerate(zip(videos, identities)):
+        writer.write(records.serialize_video(frames, 0, identity, f"v{k}", "raw"))
+    records.write_manifest(str(path), {"splits": {"train": writer.close()}, "resolution": size})
+    return [v.astype(np.float32) / 127.5 - 1.0 for v in videos]
+
+
+def _owner(videos, frame):
+    """Index of the video holding `frame` (frames are random, so unique)."""
+    owners = [i for i, v in enumerate(videos) if any(np.array_equal(f, frame) for f in v)]
+    assert len(owners) == 1
+    return owners[0]
+
+
+def test_records_with_identities_take_the_target_image_from_another_clip_of_the_identity(
+        tmp_path):
+    identities = [0, 0, 1, 1, 2, -1]
+    videos = _write_records(tmp_path, identities)
+    cfg = DataConfig(dataset="records", data_dir=str(tmp_path), resolution=8, num_frames=3,
+                     shuffle_buffer=6)
+    made = _take(pipeline.make_triples_dataset(cfg, 3, seed=5), 4)
+    seen = set()
+    for batch in made:
+        np.testing.assert_array_equal(batch["source_video"], batch["target_video"])
+        for video, image in zip(batch["source_video"], batch["target_image"]):
+            source = _owner(videos, video[0])
+            target = _owner(videos, image)
+            seen.add(source)
+            if identities[source] in (0, 1):             # another clip of the same identity
+                assert target != source and identities[target] == identities[source]
+            else:                                        # alone or unknown: its own clip
+                assert target == source
+                assert any(np.array_equal(f, image) for f in video)
+    assert seen == set(range(6))
+    resumed = _take(pipeline.make_triples_dataset(cfg, 3, seed=5, start_step=3), 1)[0]
+    for key in resumed:                                  # resume: the same step 3
+        np.testing.assert_array_equal(resumed[key], made[3][key])
 
 
 @pytest.mark.parametrize("real_batches", [1, 2])

@@ -5,6 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from tfvidgen import viz
 from tfvidgen.data import synthetic, triples
 
 FRAMES, SIZE = 6, 32
@@ -28,7 +29,7 @@ def test_transfer_set_is_deterministic_and_target_differs_from_source(rendered):
         # it from the source factors and recover which actor/background it used.
         matches = [(a, b) for a in range(len(synthetic.ACTORS))
                    for b in range(len(synthetic.BACKGROUNDS))
-                   if np.array_equal(triples._to_unit(synthetic.render_actions(
+                   if np.array_equal(viz.from_uint8(synthetic.render_actions(
                        dataclasses.replace(source, actor=a, background=b), range(0, 12, 2),
                        SIZE)), rendered["ground_truth"][i])]
         assert len(matches) == 1 and matches[0] != (source.actor, source.background)
@@ -38,7 +39,7 @@ def test_transfer_set_is_deterministic_and_target_differs_from_source(rendered):
 
 def test_one_triple_matches_the_set(rendered):
     target, source, truth, label = triples.transfer_triple(5, 3, range(0, 12, 2), SIZE)
-    np.testing.assert_array_equal(triples._to_unit(target), rendered["target_image"][3])
-    np.testing.assert_array_equal(triples._to_unit(source), rendered["source_video"][3])
-    np.testing.assert_array_equal(triples._to_unit(truth), rendered["ground_truth"][3])
+    np.testing.assert_array_equal(viz.from_uint8(target), rendered["target_image"][3])
+    np.testing.assert_array_equal(viz.from_uint8(source), rendered["source_video"][3])
+    np.testing.assert_array_equal(viz.from_uint8(truth), rendered["ground_truth"][3])
     assert label == rendered["label"][3]

@@ -198,8 +198,7 @@ def _video_with(value):
 def _run(server, output, **overrides):
     """client.run with the tiny model's flags; overrides replace any of them."""
     options = dict(server=server, protocol="rest", model_name="g3an", signature="sample",
-                   seeds="0,1", label=None, z_appearance=8, z_motion=4, timeout=5.0,
-                   output=str(output))
+                   seeds="0,1", label=None, timeout=5.0, output=str(output))
     options.update(overrides)
     return client.run(**options)
 
@@ -292,11 +291,14 @@ def test_server_error_is_one_line_without_tf_node_annotations(tmp_path, capsys):
     ({"server": "127.0.0.1:99999"}, "--server='127.0.0.1:99999': expected host:port"),
     ({"server": "127.0.0.1:http"}, "expected host:port with a port in 1-65535"),
     ({"server": "127.0.0.1"}, "expected host:port"),
-    ({"signature": "serving_default", "z_motion": 0}, "--z_motion=0: must be a positive"),
+    ({"signature": "serving_default"}, "serving_default needs --metadata=<export directory>"),
+    ({"signature": "transfer"}, "transfer needs --metadata=<export directory> of an image"),
+    ({"metadata": "no_such_dir"}, "--metadata='no_such_dir': no no_such_dir"),
+    ({"num_frames": 0}, "--num_frames=0: must be in [1, 4096]"),
     ({"label": -1}, "--label=-1: must be a non-negative class index"),
 ], ids=["seeds-letters", "seeds-empty", "seeds-int64", "output-ext", "output-dir",
         "output-parent-file", "timeout", "timeout-inf", "port-range", "port-name", "no-port",
-        "z-width", "label"])
+        "no-metadata", "transfer-no-metadata", "metadata-missing", "num-frames", "label"])
 def test_bad_flags_fail_in_one_line_before_anything_is_sent(
         tmp_path, capsys, monkeypatch, overrides, message):
     monkeypatch.chdir(tmp_path)                 # relative --output values land here
@@ -360,3 +362,64 @@ def test_the_command_line_reports_bad_flags_in_one_line(tmp_path):
         assert result.returncode == 2, result.stderr
         assert len(lines) == 1 and lines[0].startswith("serving_client: error: "), result.stderr
         assert message in lines[0]
+
+
+# ---- inputs by the export's declared roles ---------------------------------------------------
+def test_serving_default_inputs_come_from_the_declared_roles(exported):  # noqa: F811
+    _, path, _ = exported
+    loaded = tf.saved_model.load(path)
+    inputs = client._request_inputs("serving_default", "3,4", None, metadata=path)
+    assert set(inputs) == {"z_appearance", "z_motion"}           # the tiny G3AN's latents
+    assert inputs["z_appearance"].shape == (2, 8) and inputs["z_motion"].shape == (2, 4)
+    assert _call(loaded, "serving_default", inputs)["video"].numpy().shape[0] == 2
+
+
+@pytest.fixture(scope="module")
+def dual_export(tmp_path_factory):
+    from tests.helpers import tiny_config, tiny_model
+    from tfvidgen import export
+    config = tiny_config("dual_mtgan")
+    model = tiny_model(config)
+    base = tmp_path_factory.mktemp("export") / "dual_mtgan"
+    return export.export_model(model, {"config": json.loads(config.to_json())}, str(base))
+
+
+def _media_files(directory):
+    import imageio.v3 as iio
+    rng = np.random.default_rng(0)
+    image = directory / "face.png"
+    iio.imwrite(image, rng.integers(0, 256, (30, 40, 3), dtype=np.uint8))   # any size
+    video = directory / "motion.gif"
+    iio.imwrite(video, rng.integers(0, 256, (6, 20, 20, 3), dtype=np.uint8), extension=".gif")
+    return str(image), str(video)
+
+
+def test_an_image_and_a_video_are_sent_to_transfer_and_animate(dual_export, tmp_path):
+    loaded = tf.saved_model.load(dual_export)
+    image, video = _media_files(tmp_path)
+    sent = client._request_inputs("transfer", "0", None, metadata=dual_export, image=image,
+                                  video=video)
+    assert sent["image"].shape == (1, 16, 16, 3) and sent["image"].dtype == np.uint8
+    assert sent["video"].shape == (1, 4, 16, 16, 3) and sent["video"].dtype == np.uint8
+    body = json.loads(client.rest_body(sent, "transfer"))           # as TF Serving decodes it
+    served = _call(loaded, "transfer", body["inputs"])["video"].numpy()
+    assert served.shape == (1, 4, 16, 16, 3)
+    sent = client._request_inputs("animate", "0,1,2", None, metadata=dual_export, image=image,
+                                  num_frames=5)
+    assert sent["seed"].tolist() == [0, 1, 2] and sent["image"].shape == (3, 16, 16, 3)
+    request = client.grpc_request(sent, "dual_mtgan", "animate")
+    decoded = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+    assert _call(loaded, "animate", decoded)["video"].numpy().shape == (3, 5, 16, 16, 3)
+    # sample: the declared float image in [-1, 1] beside the seeds.
+    sent = client._request_inputs("sample", "0,1", None, metadata=dual_export, image=image)
+    assert sent["image"].dtype == np.float32 and np.abs(sent["image"]).max() <= 1.0
+    assert _call(loaded, "sample", sent)["video"].numpy().shape == (2, 4, 16, 16, 3)
+
+
+def test_a_file_that_is_not_an_image_is_one_error_naming_image(dual_export, tmp_path, capsys):
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    _, video = _media_files(tmp_path)
+    assert _run("127.0.0.1:1", tmp_path / "v.gif", signature="transfer", metadata=dual_export,
+                image=str(text), video=video) == 2
+    assert f"--image='{text}' is not an image file" in _one_error(capsys)

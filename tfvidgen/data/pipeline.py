@@ -22,8 +22,12 @@ by tfvidgen.data.triples: target_image [H, W, 3] (the target actor in a pose of 
 source_video and target_video [T, H, W, 3] (the target's actor and background doing the source's
 motion: the ground truth), label (the source's action) and seed; no flip/crop, which would have to
 act alike on all three. On records there is no ground truth of another motion, so the triple is
-self-supervised: source_video = target_video = the (augmented) clip, target_image one of its
-frames. Same order, clip sampling, resume, sharding and `real_batches` as make_dataset.
+self-supervised: source_video = target_video = the (augmented) clip (the ground truth of moving
+its own actor), and target_image a frame of ANOTHER clip of the same identity when the record has
+one (identity >= 0) and the shuffle window holding it (data.shuffle_buffer records, the unit of
+the stateless shuffle) has another record of that identity; otherwise one of the clip's own
+frames. Other synthetic sources (synthetic_shapes) give the same-clip triples. Same order, clip
+sampling, resume, sharding and `real_batches` as make_dataset.
 Sharding: input pipeline i of n (tf.distribute.InputContext) sees only videos i, i+n, i+2n, ... of a
 synthetic set, or every n-th shard file (every n-th record when there are fewer files than pipelines).
 """
@@ -33,12 +37,14 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from tfvidgen import pixels
 from tfvidgen.config import DataConfig
 from tfvidgen.data import records, synthetic, triples
 
-__all__ = ["make_dataset", "make_triples_dataset", "dataset_info", "elements_per_step"]
+__all__ = ["make_dataset", "make_triples_dataset", "TRAINING_DATA", "dataset_info",
+           "elements_per_step"]
 
-_SALT_STRIDE, _SALT_START, _SALT_FLIP, _SALT_CROP, _SALT_IMAGE_FRAME = 1, 2, 3, 4, 5
+_SALT_STRIDE, _SALT_START, _SALT_FLIP, _SALT_CROP, _SALT_IMAGE_FRAME, _SALT_PARTNER = 1, 2, 3, 4, 5, 6
 
 
 def dataset_info(data: DataConfig) -> dict:
@@ -106,11 +112,11 @@ def make_triples_dataset(data: DataConfig, global_batch_size: int, seed: int, in
     on a clip of frames sampled per example as make_dataset samples them; on records, the clip
     make_dataset would yield with one of its frames as target_image (the module docstring)."""
     if data.dataset == "records":
+        return _identity_triples(data, global_batch_size, seed, input_context, start_step, split,
+                                 real_batches)
+    if data.dataset != "synthetic_actions":
         return make_dataset(data, global_batch_size, seed, input_context, start_step, split,
                             real_batches).map(_same_clip_triples(real_batches > 1))
-    if data.dataset != "synthetic_actions":
-        raise ValueError(f"triples need the renderer's ground truth (--dataset=synthetic_actions) "
-                         f"or real clips (--dataset=records), not --dataset={data.dataset}")
     num_pipelines, pipeline_id, batch, skip = _layout(global_batch_size, input_context,
                                                       start_step, real_batches)
     indices = _synthetic_indices(data, seed, num_pipelines, pipeline_id)
@@ -126,13 +132,63 @@ def make_triples_dataset(data: DataConfig, global_batch_size: int, seed: int, in
         frames = _clip_indices(data.video_length, data.num_frames, data.max_stride, example_seed)
         target, source, truth, label = tf.numpy_function(
             render, [index, frames], [tf.uint8, tf.uint8, tf.uint8, tf.int32], stateful=False)
-        return {"target_image": _to_unit(tf.ensure_shape(target, [size, size, 3])),
-                "source_video": _to_unit(tf.ensure_shape(source, frames_shape)),
-                "target_video": _to_unit(tf.ensure_shape(truth, frames_shape)),
+        return {"target_image": pixels.from_uint8(tf.ensure_shape(target, [size, size, 3])),
+                "source_video": pixels.from_uint8(tf.ensure_shape(source, frames_shape)),
+                "target_video": pixels.from_uint8(tf.ensure_shape(truth, frames_shape)),
                 "label": tf.ensure_shape(label, []), "seed": example_seed}
 
     return _batched(keys.map(build, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True),
                     batch, real_batches)
+
+
+def _identity_triples(data: DataConfig, global_batch_size: int, seed: int, input_context,
+                      start_step: int, split: str, real_batches: int) -> tf.data.Dataset:
+    """Records triples: make_dataset's clip as source and target video, target_image a frame of
+    another clip of the same identity (same shuffle window) or, failing that, of the clip."""
+    num_pipelines, pipeline_id, batch, skip = _layout(global_batch_size, input_context,
+                                                      start_step, real_batches)
+    serialized, element_fn = _records_source(data, seed, num_pipelines, pipeline_id, split)
+    # The partner stream is cut in the shuffle's own windows, so a record's partner is a function
+    # of (seed, window number, its position): resuming (skip) finds the same partners.
+    keys = _with_partners(serialized, data.shuffle_buffer, seed).skip(skip).enumerate(start=skip)
+
+    def build(n, key, partner, has_partner):
+        example_seed = tf.stack([tf.constant(seed, tf.int64), n * num_pipelines + pipeline_id])
+        element = element_fn(key, example_seed)
+        video = _augment(element["video"], data, example_seed)
+        frame_key = tf.random.experimental.stateless_fold_in(example_seed, _SALT_IMAGE_FRAME)
+
+        def other_clip():
+            partner_seed = tf.random.experimental.stateless_fold_in(example_seed, _SALT_PARTNER)
+            return _augment(element_fn(partner, partner_seed)["video"], data, partner_seed)
+
+        target_clip = tf.cond(has_partner, other_clip, lambda: video)
+        frame = tf.random.stateless_uniform([], frame_key, maxval=data.num_frames,
+                                            dtype=tf.int32)
+        return {"label": element["label"], "identity": element["identity"], "seed": example_seed,
+                "target_image": target_clip[frame], "source_video": video,
+                "target_video": video}
+
+    return _batched(keys.map(lambda n, k: build(n, *k), num_parallel_calls=tf.data.AUTOTUNE,
+                             deterministic=True), batch, real_batches)
+
+
+def _with_partners(serialized: tf.data.Dataset, window: int, seed: int) -> tf.data.Dataset:
+    """Record stream -> (record, partner record, has_partner): the partner is another record of
+    the window with the same identity (>= 0), drawn by stateless RNG from (seed, window)."""
+    def pair(window_number, items):
+        identities = tf.io.parse_example(items, {"identity": tf.io.FixedLenFeature(
+            [], tf.int64, default_value=-1)})["identity"]
+        size = tf.shape(items)[0]
+        same = tf.equal(identities[:, None], identities[None, :])
+        candidates = same & ~tf.eye(size, dtype=tf.bool) & (identities >= 0)[:, None]
+        key = tf.stack([tf.constant(seed, tf.int64) + _SALT_PARTNER, window_number])
+        scores = tf.random.stateless_uniform([size, size], seed=key)
+        partner = tf.argmax(tf.where(candidates, scores, -1.0), axis=1, output_type=tf.int32)
+        has_partner = tf.reduce_any(candidates, axis=1)
+        return tf.data.Dataset.from_tensor_slices((items, tf.gather(items, partner), has_partner))
+
+    return serialized.batch(window).enumerate().flat_map(pair)
 
 
 def _same_clip_triples(several: bool):
@@ -279,7 +335,7 @@ def _records_source(data: DataConfig, seed: int, num_pipelines: int, pipeline_id
 
 def _augment(video_uint8, data: DataConfig, example_seed):
     """uint8 clip -> float32 in [-1, 1], with the configured flip/crop (same for every frame)."""
-    video = _to_unit(video_uint8)
+    video = pixels.from_uint8(video_uint8)
     size = data.resolution
     if data.random_crop > 0:
         u = tf.random.stateless_uniform(
@@ -297,6 +353,5 @@ def _augment(video_uint8, data: DataConfig, example_seed):
     return tf.clip_by_value(video, -1.0, 1.0)
 
 
-def _to_unit(uint8_frames):
-    """uint8 [0, 255] -> float32 [-1, 1]."""
-    return tf.cast(uint8_frames, tf.float32) / 127.5 - 1.0
+#: model.TRAINING_DATA -> the dataset maker training uses (same arguments, order, resume)
+TRAINING_DATA = {"clips": make_dataset, "triples": make_triples_dataset}

@@ -13,15 +13,13 @@ import dataclasses
 
 import numpy as np
 
+from tfvidgen import viz
 from tfvidgen.data import synthetic
 
 __all__ = ["transfer_set", "continuation_set", "transfer_triple"]
 
 _TARGET_SEED_OFFSET = 17       # targets and sources come from different factor streams
 
-
-def _to_unit(frames_uint8: np.ndarray) -> np.ndarray:
-    return frames_uint8.astype(np.float32) / 127.5 - 1.0
 
 
 def _other_than(excluded: int, draw: int, count: int) -> int:
@@ -53,8 +51,8 @@ def transfer_set(num: int, seed: int, num_frames: int, resolution: int, stride: 
     frames = range(0, num_frames * stride, stride)
     targets, sources, truths, labels = zip(*(transfer_triple(seed, i, frames, resolution)
                                              for i in range(num)))
-    return {"target_image": _to_unit(np.stack(targets)), "source_video": _to_unit(np.stack(sources)),
-            "ground_truth": _to_unit(np.stack(truths)), "label": np.array(labels, np.int32)}
+    return {"target_image": viz.from_uint8(np.stack(targets)), "source_video": viz.from_uint8(np.stack(sources)),
+            "ground_truth": viz.from_uint8(np.stack(truths)), "label": np.array(labels, np.int32)}
 
 
 def continuation_set(num: int, seed: int, num_frames: int, resolution: int,
@@ -65,5 +63,5 @@ def continuation_set(num: int, seed: int, num_frames: int, resolution: int,
     truths = np.stack([synthetic.render_actions(synthetic.sample_factors("synthetic_actions",
                                                                          seed, i),
                                                 frames, resolution) for i in range(num)])
-    truths = _to_unit(truths)
+    truths = viz.from_uint8(truths)
     return {"first_frame": truths[:, 0], "ground_truth": truths}

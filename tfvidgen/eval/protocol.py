@@ -16,6 +16,10 @@ Metrics (natural log):
                          real classifier on real test videos (one sample set; bound 1 = real)
   fd_external            Frechet distance of features from a user-provided SavedModel (e.g. an
                          I3D the user exported: FVD-style), when --feature_model is given
+Image-to-video models (a `transfer(image, video)` method, e.g. Dual-MTGAN) on synthetic_actions
+also get image_to_video_results: motion-transfer PSNR/SSIM against the renderer's exact ground
+truth beside the copy-source / repeat-target references, and the paper's best-of-K per-time-step
+PSNR/SSIM of stochastic generation from a test video's first frame (tfvidgen.eval.transfer).
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ from tfvidgen import errors, viz
 from tfvidgen.eval import classifier as classifier_lib
 from tfvidgen.eval import metrics
 
-__all__ = ["EvalProtocol", "real_statistics", "evaluate_model", "METRICS", "markdown_table"]
+__all__ = ["EvalProtocol", "real_statistics", "evaluate_model", "METRICS", "markdown_table",
+           "image_to_video_results"]
 
 METRICS = ("is", "h_y", "h_y_given_v", "fd", "label_accuracy", "appearance_preservation", "s3",
            "fd_external")
@@ -135,7 +140,7 @@ def _generate(gan, latents: dict, batch_size: int = 32) -> np.ndarray:
 
     chunks = [fn({k: v[i:i + batch_size] for k, v in latents.items()}).numpy()
               for i in range(0, n, batch_size)]
-    return viz.to_uint8(np.concatenate(chunks)).astype(np.float32) / 127.5 - 1.0
+    return viz.from_uint8(viz.to_uint8(np.concatenate(chunks)))
 
 
 def _appearance_preservation(gan, clf, p: EvalProtocol, repeat: int, groups: int = 16,
@@ -146,8 +151,9 @@ def _appearance_preservation(gan, clf, p: EvalProtocol, repeat: int, groups: int
         if gan.cfg.conditional else None
     latents = gan.sample_inputs(n, p.seed + 7_000_000 + repeat * n, labels)
     index = np.repeat(np.arange(groups) * per_group, per_group)
-    latents = {k: tf.gather(v, index) if gan.input_roles().get(k) == "appearance" else v
-               for k, v in latents.items()}
+    # An image input carries the appearance of image-to-video models.
+    latents = {k: tf.gather(v, index) if gan.input_roles().get(k) in ("appearance", "image")
+               else v for k, v in latents.items()}
     identity = classifier_lib.predict(clf, _generate(gan, latents))["identity"].argmax(1)
     identity = identity.reshape(groups, per_group)
     return float((identity[:, 1:] == identity[:, :1]).mean())
@@ -207,6 +213,66 @@ def evaluate_model(gan, clf, p: EvalProtocol, real: dict, wanted=METRICS, log=pr
                          "mathematical_bound": mathematical[name]}
     if "s3" in results:
         results["s3"]["parts"] = s3_parts
+    return results
+
+
+#: stream of the image-to-video test triples: far from any training seed (the triples of a run
+#: with --seed=s come from streams s and s + 17)
+_TRANSFER_TEST_SEED = 1_000_003
+
+
+def image_to_video_results(gan, data, num_videos: int = 64, best_of: int = 25, seed: int = 0,
+                           log=print) -> dict:
+    """Dual-MTGAN's protocol on synthetic_actions, in evaluate_model's result format:
+    transfer_psnr / transfer_ssim (motion transfer vs the exact ground truth) with the
+    copy-source and repeat-target references as their own rows, and best_of_k_psnr /
+    best_of_k_ssim (per time step in "per_step"). `data` is the run's DataConfig."""
+    from tfvidgen.eval import transfer as transfer_eval
+    if data.dataset != "synthetic_actions":
+        raise ValueError(f"image-to-video scores need the renderer's ground truth "
+                         f"(--dataset=synthetic_actions), not {data.dataset}")
+    frames, size, stride = data.num_frames, data.resolution, 1
+    test_seed = _TRANSFER_TEST_SEED + seed
+    triples = transfer_eval.transfer_set(num_videos, test_seed, frames, size, stride)
+
+    def uint8_grid(videos):             # what users receive, as in _generate
+        return viz.from_uint8(viz.to_uint8(videos))
+
+    def transfer_fn(images, videos):
+        return uint8_grid(gan.transfer(tf.constant(images), tf.constant(videos)).numpy())
+
+    def generate_fn(first_frames, sample):
+        n = len(first_frames)
+        latents = gan.sample_inputs(n, seed + 1_000 * (sample + 1) * max(1, num_videos))
+        latents["image"] = tf.constant(first_frames)
+        return uint8_grid(gan.generate(latents).numpy())
+
+    quiet = lambda *_: None     # noqa: E731
+    scores = {"model": transfer_eval.motion_transfer_scores(transfer_fn, triples, log=quiet),
+              "copy_source": transfer_eval.motion_transfer_scores(
+                  lambda image, video: video, triples, log=quiet),
+              "repeat_target": transfer_eval.motion_transfer_scores(
+                  lambda image, video: np.repeat(image[:, None], frames, axis=1), triples,
+                  log=quiet)}
+    log(f"[evaluate] motion transfer on {num_videos} exact triples: PSNR "
+        f"{scores['model']['psnr']:.2f} (copy source {scores['copy_source']['psnr']:.2f}, "
+        f"repeat target {scores['repeat_target']['psnr']:.2f})")
+    continuation = transfer_eval.continuation_set(num_videos, test_seed + 1, frames, size, stride)
+    best = transfer_eval.best_of_k_scores(generate_fn, continuation, k=best_of, log=log)
+    results = {}
+    math_bound = {"psnr": None, "ssim": 1.0}
+    for metric in ("psnr", "ssim"):
+        for name, key in (("model", f"transfer_{metric}"),
+                          ("copy_source", f"transfer_{metric}_copy_source"),
+                          ("repeat_target", f"transfer_{metric}_repeat_target")):
+            value = scores[name][metric]
+            results[key] = {"mean": value, "std": 0.0, "values": [value], "better": "higher",
+                            "experimental_bound": None, "mathematical_bound": math_bound[metric],
+                            "per_step": scores[name][f"{metric}_per_step"]}
+        results[f"best_of_{best_of}_{metric}"] = {
+            "mean": best[metric], "std": 0.0, "values": [best[metric]], "better": "higher",
+            "experimental_bound": None, "mathematical_bound": math_bound[metric],
+            "per_step": best[f"{metric}_per_step"]}
     return results
 
 

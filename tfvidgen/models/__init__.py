@@ -12,12 +12,13 @@ import dataclasses
 from typing import Any, Iterable
 
 from tfvidgen.config import Config
+from tfvidgen.models.dual_mtgan import DualMTGAN
 from tfvidgen.models.g3an import G3AN
 from tfvidgen.models.inmodegan import InMoDeGAN
 
 __all__ = ["MODELS", "build", "build_model", "model_config", "parse_model_params"]
 
-MODELS = {"g3an": G3AN, "inmodegan": InMoDeGAN}
+MODELS = {"g3an": G3AN, "inmodegan": InMoDeGAN, "dual_mtgan": DualMTGAN}
 
 
 def _model_class(key: str):

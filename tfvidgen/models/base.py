@@ -17,6 +17,7 @@ A model is a keras.Model built from its frozen config `self.cfg` (with `conditio
   PHASES       {phase: optimizer name}; phases(step) -> the phases of a step, chosen on the host;
                phase_context(batch) -> what the phases of one step share; phase_loss(phase,
                batch, context) -> (total, logs), per-replica means.
+  TRAINING_DATA  "clips" (default) or "triples" (data.pipeline.make_triples_dataset).
   real_batches_per_step()  how many real batches one step consumes (default 1). Above 1, every
                entry of `batch` has a leading axis of that size ([k, B, ...]): k disjoint,
                consecutive batches of the data stream (e.g. MVT's D steps on fresh batches).
@@ -118,6 +119,9 @@ class VideoGAN(keras.Model):
 
     #: {phase: name of the optimizer applying its gradients}, in the default running order
     PHASES: dict = {}
+    #: what training batches hold (data.pipeline.TRAINING_DATA): "clips", or "triples" (source
+    #: video, target image, real target video: image-to-video models)
+    TRAINING_DATA = "clips"
 
     def __init__(self, train: TrainConfig, **kwargs):
         super().__init__(**kwargs)

@@ -347,3 +347,20 @@ def test_directions_and_num_frames_on_a_model_without_them_are_errors(trained_wo
                             f"--output={tmp_path / 's.gif'}"))
     assert_one_error_line(result, "sample", "--num_frames=8: g3an generates a fixed number")
     assert not os.listdir(tmp_path)
+
+
+def test_image_goes_to_every_image_input_by_role_and_is_refused_without_one(tmp_path):
+    from tests.helpers import tiny_config, tiny_model
+    picture = np.zeros((40, 30, 3), np.uint8)
+    picture[:, :15] = 255                                   # left half white
+    iio.imwrite(tmp_path / "a.png", picture)
+    model = tiny_model(tiny_config("dual_mtgan"))
+    given = sample.given_image(model, "dual_mtgan", str(tmp_path / "a.png"), 3)
+    (name, images), = given.items()
+    assert model.input_roles()[name] == "image" and images.shape == (3, 16, 16, 3)
+    np.testing.assert_array_equal(images[0], images[2])
+    assert images[0, :, 0].min() > 0.9 and images[0, :, -1].max() < -0.9   # centre crop kept sides
+    videos = model.generate({**model.sample_inputs(3, 0), **given}).numpy()
+    assert videos.shape[:2] == (3, 4)
+    with pytest.raises(ValueError, match="--image: g3an generates from latents alone"):
+        sample.given_image(tiny_model(tiny_config()), "g3an", str(tmp_path / "a.png"), 3)

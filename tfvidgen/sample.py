@@ -56,6 +56,9 @@ def define_flags() -> None:
     flags.DEFINE_integer("num_videos", 8, "How many videos.", lower_bound=1)
     flags.DEFINE_integer("seed", 0, "Sampling seed (same seed, same videos).")
     flags.DEFINE_integer("label", None, "Class label for conditional models.")
+    flags.DEFINE_string("image", None, "Image-to-video models: animate this image (any size, "
+                        "centre-cropped and resized like the training data) instead of the "
+                        "model's own sample images; every video starts from it.")
     flags.DEFINE_enum("fix", "none", ["none", "appearance", "motion", "grid"],
                       "Share latents across videos to show disentanglement.")
     flags.DEFINE_enum("interpolate", "none", ["none", "appearance", "motion", "both"],
@@ -151,6 +154,8 @@ def main(argv):
 
     latents, columns = arrange_latents(draw(FLAGS.seed), draw(FLAGS.seed + 1), FLAGS.fix,
                                        FLAGS.interpolate, n, model.input_roles())
+    if FLAGS.image:
+        latents.update(given_image(model, config.model, FLAGS.image, n))
     latents = {k: tf.constant(v) for k, v in latents.items()}
     if control is not None and control.rank_samples:
         print_direction_ranking(model, control.rank_samples, FLAGS.seed, FLAGS.label)
@@ -166,6 +171,18 @@ def main(argv):
     print(f"wrote {len(videos)} videos of {videos.shape[1]} frames at {videos.shape[2]}x"
           f"{videos.shape[3]} from {source} (step {step}) to {FLAGS.output}")
     return 0
+
+
+def given_image(model, key: str, path: str, n: int) -> dict:
+    """{input: the image at `path`, repeated n times} for each input of role image (by role,
+    whatever the model calls it); ValueError when the model takes no image."""
+    from tfvidgen import transfer
+    names = [name for name, role in model.input_roles().items() if role == "image"]
+    if not names:
+        raise ValueError(f"--image: {key} generates from latents alone (no image input); "
+                         f"--image is for image-to-video models such as dual_mtgan")
+    image = transfer.load_image(path, model.cfg.resolution)
+    return {name: np.repeat(image[None], n, axis=0) for name in names}
 
 
 def check_control_flags(directions, num_frames, saved_model) -> None:

@@ -42,6 +42,10 @@ TINY_PARAMS = {
                   "mbstd_group": 2},
     "dual_mtgan": {"base_channels": 4, "motion_channels": 4, "d_channels": 4, "content_dim": 8,
                    "motion_dim": 4, "frame_motion_dim": 4, "lstm_units": 8},
+    # conditional=false: the contract's unconditional tests (MVT itself defaults to labels)
+    "mvt_tsa": {"conditional": False, "g_channels": 1, "d_channels": 2, "z_a_dim": 2,
+                "z_b_dim": 2, "z_c_dim": 4, "gru_units": 8, "class_dim": 4,
+                "attention_resolution": 8, "image_frames": 2},
 }
 
 

@@ -35,6 +35,8 @@ _HELP = {
     "beta1": "Adam beta1.",
     "beta2": "Adam beta2.",
     "ema_decay": "EMA decay of generator weights for sampling/eval/export; 0 = off.",
+    "init_from": "Checkpoint (prefix or directory) whose network weights a new run starts from "
+                 "(warm start; ignored when resuming).",
     "workdir": "Output directory: checkpoints, TensorBoard events, config.json, flags.cfg.",
     "strategy": "tf.distribute strategy: default, mirrored or multi_worker (TF_CONFIG).",
     "num_cpu_replicas": "Split the CPU into N logical devices (MirroredStrategy without GPUs).",

@@ -62,6 +62,8 @@ class TrainConfig:
       beta1, beta2: Adam betas.
       ema_decay: decay of the exponential moving average of generator weights; 0 disables EMA.
         Sampling, evaluation and export use the EMA generator when it is enabled.
+      init_from: checkpoint (prefix or directory) whose network weights a NEW run starts from
+        (tfvidgen.warm_start); ignored when the workdir resumes from its own checkpoint.
     """
 
     batch_size: int = 16
@@ -71,6 +73,7 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     ema_decay: float = 0.0
+    init_from: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,7 +219,7 @@ class Config:
 RESUMABLE = frozenset({
     "train_steps", "g_lr", "d_lr", "beta1", "beta2", "workdir", "strategy", "num_cpu_replicas",
     "mixed_precision", "jit_compile", "checkpoint_every", "sample_every", "log_every",
-    "keep_checkpoints", "num_sample_videos", "profile_steps"})
+    "keep_checkpoints", "num_sample_videos", "profile_steps", "init_from"})
 
 
 def _check(ok: bool, flag: str, value: Any, expected: str) -> None:

@@ -133,6 +133,10 @@ def run(config: Config, flags_writer=None) -> dict:
         model.reset_learning_rates()
         resumed_from = int(step.numpy())
         print(f"resumed from {restored} at step {resumed_from}", flush=True)
+    elif train.init_from:          # a new run warm-started from a user's checkpoint
+        from tfvidgen.warm_start import warm_start
+        with strategy.scope():
+            warm_start(model, train.init_from, log=lambda line: print(line, flush=True))
     manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, max_to_keep=rt.keep_checkpoints)
     start = int(step.numpy())
     if chief:       # only now: a refused or failed resume leaves config.json and flags.cfg as they were

@@ -15,10 +15,12 @@ from tfvidgen.config import Config
 from tfvidgen.models.dual_mtgan import DualMTGAN
 from tfvidgen.models.g3an import G3AN
 from tfvidgen.models.inmodegan import InMoDeGAN
+from tfvidgen.models.mvt_tsa import MVTTSA
 
 __all__ = ["MODELS", "build", "build_model", "model_config", "parse_model_params"]
 
-MODELS = {"g3an": G3AN, "inmodegan": InMoDeGAN, "dual_mtgan": DualMTGAN}
+MODELS = {"g3an": G3AN, "inmodegan": InMoDeGAN, "mvt_tsa": MVTTSA,
+          "dual_mtgan": DualMTGAN}
 
 
 def _model_class(key: str):

@@ -1,0 +1,251 @@
+"""MVT-TSA: the multivariate prior, the autoregressive sequence generator, videos kept apart,
+hinge losses by hand, D steps on distinct real batches, learning, the motion constraint, and the
+num_frames / label_mix endpoints of an exported SavedModel."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.helpers import tiny_config, tiny_model
+from tfvidgen import export, models
+from tfvidgen.data import pipeline
+from tfvidgen.models import mvt_tsa
+
+
+def _conditional(**params):
+    return tiny_config("mvt_tsa", conditional=True, **params)
+
+
+def _batch(config, real_batches=1):
+    return next(iter(pipeline.make_dataset(config.data, config.train.batch_size, 0,
+                                           real_batches=real_batches)))
+
+
+def test_latent_is_scaled_by_the_group_sigmas():
+    # Constructed, not built: drawing latents needs no variables.
+    model = models.build_model(tiny_config("mvt_tsa", z_a_dim=20, z_b_dim=20, z_c_dim=80), 5)
+    z = model.sample_inputs(300, seed=0)["z"]
+    scaled = model.generator.scaled_latent(z).numpy()
+    stds = [scaled[:, :20].std(), scaled[:, 20:40].std(), scaled[:, 40:].std()]
+    np.testing.assert_allclose(stds, [0.5, 1.0, 2.0], rtol=0.05)
+    assert abs(scaled.mean()) < 0.05
+    plain = models.build_model(tiny_config("mvt_tsa", sigma_a=1.0, sigma_c=1.0), 5)  # MVT
+    np.testing.assert_array_equal(plain.generator.scaled_latent(z[:, :8]).numpy(), z[:, :8])
+
+
+def test_gru_is_autoregressive_from_zero_state_and_runs_past_the_trained_length():
+    model = tiny_model(_conditional())
+    g = model.generator
+    z_abc = g.scaled_latent(model.sample_inputs(2, 0, labels=tf.constant([0, 1]))["z"])
+    codes = g.sequence(z_abc, 4).numpy()
+    x = g.fc(z_abc)
+    state = tf.zeros([2, g.cfg.gru_units])
+    for t in range(4):                                      # by hand: o_t feeds step t+1
+        out, [state] = g.gru(x, [state])
+        x = g.gru_out(out)
+        np.testing.assert_allclose(codes[:, t], x.numpy(), rtol=1e-5, atol=1e-6)
+    longer = g.sequence(z_abc, tf.constant(7)).numpy()      # the serving while loop
+    np.testing.assert_allclose(longer[:, :4], codes, rtol=1e-5, atol=1e-6)
+    bias = g.gru.bias.numpy()
+    units = g.cfg.gru_units
+    assert np.all(bias[:, :units] == 1) and np.all(bias[:, units:] == 0)   # update gate 1
+    video = g({**model.sample_inputs(2, 0, labels=tf.constant([0, 1])),
+               "num_frames": tf.constant(7)})
+    assert video.shape == (2, 7, 16, 16, 3)
+
+
+def test_videos_of_a_batch_never_mix_and_the_label_conditions_them():
+    model = tiny_model(_conditional())
+    latents = model.sample_inputs(3, 0, labels=tf.constant([0, 1, 2]))
+    base = model.generate(latents).numpy()
+    changed = dict(latents, z=tf.tensor_scatter_nd_update(latents["z"], [[1]],
+                                                          latents["z"][2:3] + 1.0))
+    out = model.generate(changed).numpy()
+    assert np.array_equal(out[0], base[0]) and np.array_equal(out[2], base[2])
+    assert not np.allclose(out[1], base[1])
+    relabelled = model.generate(dict(latents, label=tf.constant([3, 1, 2]))).numpy()
+    assert not np.allclose(relabelled[0], base[0]) and np.array_equal(relabelled[1], base[1])
+
+
+def test_hinge_losses_by_hand(monkeypatch):
+    config = _conditional()
+    model = tiny_model(config)
+    batch = _batch(config)
+    real_v, real_i = tf.constant([0.5, -2.0, 1.5, 0.0]), tf.constant([2.0, 0.2, -0.4, 0.9] * 2)
+    fake_v, fake_i = tf.constant([-0.5, 0.3, -3.0, 1.0]), tf.constant([0.1, -1.2, 0.0, 2.0] * 2)
+    calls = []
+
+    def logits(videos, seeds, salt, labels, **mode):
+        calls.append(mode)
+        return (real_v, real_i) if videos is batch["video"] else (fake_v, fake_i)
+
+    monkeypatch.setattr(model, "_logits", logits)
+    d_total, d_logs = model.discriminator_losses(batch)
+    hinge = lambda r, f: np.mean(np.maximum(0, 1 - r)) + np.mean(np.maximum(0, 1 + f))
+    np.testing.assert_allclose(float(d_logs["d_adv_video"]), hinge(real_v, fake_v), rtol=1e-6)
+    np.testing.assert_allclose(float(d_total), hinge(real_v, fake_v) + hinge(real_i, fake_i),
+                               rtol=1e-6)
+    g_total, _ = model.generator_losses(batch)
+    np.testing.assert_allclose(float(g_total), -np.mean(fake_v) - np.mean(fake_i), rtol=1e-6)
+    assert calls[-1] == {"training": False, "batch_stats": True}
+
+
+def test_each_discriminator_step_reads_its_own_real_batch(monkeypatch):
+    config = _conditional(d_steps=2)
+    model = tiny_model(config)
+    assert model.real_batches_per_step() == 2
+    assert model.phases(0) == ("d_step_0", "d_step_1", "g_main")
+    batch = _batch(config, real_batches=2)
+    assert batch["video"].shape[:2] == (2, config.train.batch_size)
+    seen = []
+    original = model.discriminator_losses
+
+    def recording(real):
+        seen.append(real["seed"].numpy())
+        return original(real)
+
+    monkeypatch.setattr(model, "discriminator_losses", recording)
+    logs = model.train_step(batch)
+    assert len(seen) == 2 and all(np.isfinite(float(v)) for v in logs.values())
+    np.testing.assert_array_equal(seen[0], batch["seed"][0].numpy())
+    np.testing.assert_array_equal(seen[1], batch["seed"][1].numpy())
+    assert not np.intersect1d(seen[0][:, 1], seen[1][:, 1]).size        # disjoint examples
+    assert int(model.optimizers["d_optimizer"].iterations) == 2
+    assert int(model.optimizers["g_optimizer"].iterations) == 1
+
+
+def test_training_moves_both_players_and_the_discriminator_learns():
+    # Rates 10x the tests' default, so 8 steps show learning.
+    config = _conditional().replace(train={"d_lr": 2e-3, "g_lr": 1e-3})
+    model = tiny_model(config)
+    batches = list(pipeline.make_dataset(config.data, 4, 0).take(2))
+    step = tf.function(lambda b: model.train_step(b))
+    g_before = [v.numpy().copy() for v in model.generator.trainable_variables]
+    logs = [step(batches[i % 2]) for i in range(8)]
+    assert not all(np.array_equal(b, v.numpy())
+                   for b, v in zip(g_before, model.generator.trainable_variables))
+    # Each hinge D loss starts near 2 (logits near 0): 4 for D_Video + D_Image. Measured: 4.4
+    # at the first step, 2.2 averaged over steps 7-8 (both batches).
+    first, last = logs[0], logs[-2:]
+    assert float(first["d_total"]) > 3.5
+    assert np.mean([float(l["d_total"]) for l in last]) < float(first["d_total"]) - 1.0
+    assert len({round(float(l["g_total"]), 6) for l in logs}) > 1
+
+
+def test_motion_similarity_by_hand():
+    fake = tf.constant([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    real = tf.constant([[3.0, 0.0], [1.0, 1.0]])
+    fake_labels, real_labels = tf.constant([0, 0, 1]), tf.constant([0, 1])
+    # matching pairs: (0, 0): cos 1; (1, 0): cos 0; (2, 1): cos 1 -> mean 2 / 3
+    np.testing.assert_allclose(float(mvt_tsa.motion_similarity(fake, real, fake_labels,
+                                                               real_labels)), 2 / 3, rtol=1e-6)
+    np.testing.assert_allclose(float(mvt_tsa.motion_similarity(real, real)), (2 + 2 ** -0.5 * 2)
+                               / 4, rtol=1e-6)
+    assert float(mvt_tsa.motion_similarity(fake, real, tf.constant([2, 2, 2]), real_labels)) == 0
+
+
+def test_motion_constraint_is_zero_for_identical_flows_and_its_gradient_reaches_g():
+    config = _conditional(motion_weight=1.0, flow_levels=2, flow_iterations=5)
+    model = tiny_model(config)
+    batch = _batch(config)
+    same = tf.repeat(batch["video"][:1], 4, axis=0)        # every pair: identical flows
+    flows = mvt_tsa.video_flows(same, 2, 5)
+    assert flows.shape == (4, 3 * 16 * 16 * 2)
+    labels = batch["label"]
+    np.testing.assert_allclose(1.0 - float(mvt_tsa.motion_similarity(flows, flows, labels,
+                                                                      labels)), 0.0, atol=1e-6)
+    with tf.GradientTape() as tape:
+        total, logs = model.generator_losses(batch)
+        motion_term = 1.0 - logs["g_motion_similarity"]
+    grads = tape.gradient(motion_term, model.generator.trainable_variables)
+    norms = [float(tf.norm(g)) for g in grads if g is not None]
+    assert norms and all(np.isfinite(norms)) and max(norms) > 0
+    with_motion = float(total)
+    plain = float(logs["g_adv_video"] + logs["g_adv_image"])
+    np.testing.assert_allclose(with_motion - plain, float(motion_term), rtol=1e-5, atol=1e-6)
+
+
+def test_invalid_params_name_the_flag():
+    with pytest.raises(ValueError, match="temporal_blocks"):
+        tiny_model(tiny_config("mvt_tsa", temporal_blocks=5))
+    with pytest.raises(ValueError, match="conditional=true"):
+        tiny_model(_conditional(), num_classes=1)
+    with pytest.raises(ValueError, match="--resolution=40"):
+        mvt_tsa.MVTConfig(resolution=40, conditional=False).validate()
+    assert mvt_tsa.MVTConfig(resolution=96, conditional=False).validate().num_blocks == 5      # 3x3 start (paper)
+
+
+def test_exported_num_frames_and_label_mix_endpoints(tmp_path):
+    model = tiny_model(_conditional())
+    path = export.export_model(model, {"model": "mvt_tsa"}, str(tmp_path / "export"))
+    loaded = tf.saved_model.load(path)
+    signatures = loaded.signatures
+    assert {"serving_default", "sample", "latents", "num_frames", "label_mix"} <= set(signatures)
+    latents = model.sample_inputs(2, 5, labels=tf.constant([1, 3]))
+    z, label = latents["z"], latents["label"]
+    plain = signatures["serving_default"](z=z, label=label)["video"].numpy()
+    np.testing.assert_array_equal(plain, base_video(model, latents))
+    longer = signatures["num_frames"](z=z, label=label, num_frames=tf.constant(9))["video"]
+    assert longer.dtype == tf.uint8 and longer.shape == (2, 9, 16, 16, 3)
+    other = tf.constant([4, 0])
+    mix = signatures["label_mix"]
+    for weight, expected_label in ((0.0, label), (1.0, other)):
+        out = mix(z=z, label=label, label_b=other,
+                  label_weight=tf.fill([2], weight))["video"].numpy()
+        np.testing.assert_array_equal(out, signatures["serving_default"](
+            z=z, label=expected_label)["video"].numpy())
+    halfway = mix(z=z, label=label, label_b=other, label_weight=tf.fill([2], 0.5))["video"]
+    assert not np.array_equal(halfway.numpy(), plain)
+    bad = [(signatures["num_frames"], dict(z=z, label=label, num_frames=tf.constant(0)),
+            "num_frames must be in"),
+           (signatures["num_frames"], dict(z=z, label=label, num_frames=tf.constant([4, 4])),
+            "num_frames must have shape"),
+           (mix, dict(z=z, label=label, label_b=other, label_weight=tf.fill([2], 1.5)),
+            "label_weight must"),
+           (mix, dict(z=z, label=label, label_b=other, label_weight=tf.fill([2], -0.5)),
+            "label_weight must"),
+           (mix, dict(z=z, label=label, label_b=tf.constant([5, 0]), label_weight=tf.zeros([2])),
+            "label_b must be in")]
+    for fn, kwargs, message in bad:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            fn(**kwargs)
+
+
+def base_video(model, latents):
+    from tfvidgen.models import base
+    return base.video_output(model.generate(latents))["video"].numpy()
+
+
+def test_official_ucf128_configuration_parameter_counts():
+    """configs/mvt_tsa_ucf128.cfg: the official code's sizes (G 36.45M + GRU 13.59M, D_Image
+    39.59M, D_Video 11.08M, measured from the code) within 5%."""
+    cfg = mvt_tsa.MVTConfig(resolution=128, num_frames=16, num_classes=101, g_channels=64,
+                            d_channels=64).validate()
+    g = mvt_tsa.MVTGenerator(cfg)
+    g({"z": tf.zeros([1, 120]), "label": tf.zeros([1], tf.int32), "num_frames": tf.constant(1)})
+    count = lambda layers: sum(int(np.prod(v.shape)) for l in layers
+                               for v in l.trainable_variables)
+    gru = count([g.fc, g.gru, g.gru_out])
+    frames = count([g]) - gru
+    image_d = mvt_tsa.MVTImageDiscriminator(cfg)
+    image_d(tf.zeros([1, 64, 64, 3]), tf.zeros([1], tf.int32))    # weights: any even size
+    video_d = mvt_tsa.MVTVideoDiscriminator(cfg)
+    video_d(tf.zeros([1, 16, 16, 16, 3]), tf.zeros([1], tf.int32))
+    measured = {"g": frames, "gru": gru, "image_d": count([image_d]),
+                "video_d": count([video_d])}
+    official = {"g": 36.45e6, "gru": 13.59e6, "image_d": 39.59e6, "video_d": 11.08e6}
+    for name, value in official.items():
+        assert abs(measured[name] / value - 1) < 0.05, (name, measured[name])
+
+
+def test_image_discriminator_frames_are_uniform_with_replacement_and_keep_their_video():
+    seeds = tf.stack([tf.zeros([500], tf.int64), tf.range(500, dtype=tf.int64)], axis=1)
+    videos = tf.broadcast_to(tf.reshape(tf.range(500 * 4, dtype=tf.float32), [500, 4, 1, 1, 1]),
+                             [500, 4, 2, 2, 1])
+    frames, index = mvt_tsa.sampled_frames(videos, seeds, 15, 8)
+    index = index.numpy()
+    counts = np.bincount(index.ravel(), minlength=4) / index.size
+    np.testing.assert_allclose(counts, 0.25, atol=0.02)                 # uniform over T = 4
+    assert any(len(set(row)) < 8 for row in index)                      # with replacement
+    values = frames.numpy()[:, 0, 0, 0].reshape(500, 8)
+    np.testing.assert_array_equal(values, np.arange(500)[:, None] * 4 + index)

@@ -46,6 +46,11 @@ TINY_PARAMS = {
     "mvt_tsa": {"conditional": False, "g_channels": 1, "d_channels": 2, "z_a_dim": 2,
                 "z_b_dim": 2, "z_c_dim": 4, "gru_units": 8, "class_dim": 4,
                 "attention_resolution": 8, "image_frames": 2},
+    "twostreamvan": {"conditional": False, "gf_dim": 4, "content_dim": 8, "motion_dim": 4,
+                     "motion_width": 4, "joint_dim": 4, "kernel_size": 3, "num_scales": 2,
+                     # untrained, the re-encode loop shrinks frames towards G_c(0): no warm-up
+                     # keeps seed-dependent frames in the tiny generate() tests
+                     "warmup_frames": 0},
 }
 
 

@@ -16,11 +16,12 @@ from tfvidgen.models.dual_mtgan import DualMTGAN
 from tfvidgen.models.g3an import G3AN
 from tfvidgen.models.inmodegan import InMoDeGAN
 from tfvidgen.models.mvt_tsa import MVTTSA
+from tfvidgen.models.twostreamvan import TwoStreamVAN
 
 __all__ = ["MODELS", "build", "build_model", "model_config", "parse_model_params"]
 
 MODELS = {"g3an": G3AN, "inmodegan": InMoDeGAN, "mvt_tsa": MVTTSA,
-          "dual_mtgan": DualMTGAN}
+          "twostreamvan": TwoStreamVAN, "dual_mtgan": DualMTGAN}
 
 
 def _model_class(key: str):

@@ -160,3 +160,21 @@ def test_stacked_rows_are_each_video_then_its_overlays():
     np.testing.assert_array_equal(rows[1], videos[0])          # zero heat: the frame itself
     np.testing.assert_array_equal(rows[3], videos[1])
     assert not np.array_equal(rows[5], videos[1])
+
+
+@pytest.mark.parametrize("key", sorted(models.MODELS))
+def test_every_model_scores_videos_with_each_discriminator_for_saliency(key):
+    """saliency_d works for every model: each score is [B] and finite, and its saliency map
+    has the video's shape, values in [0, 1] and is not constant."""
+    model = tiny_model(tiny_config(key, conditional=True))
+    videos = np.random.default_rng(0).uniform(-1, 1, (2, 4, 16, 16, 3)).astype(np.float32)
+    labels = np.array([0, 1])
+    scores = model.discriminator_scores(tf.constant(videos), tf.constant(labels))
+    assert scores
+    for name, score in scores.items():
+        assert score.shape == (2,) and np.isfinite(score.numpy()).all(), name
+    maps = explain_lib.discriminator_saliency(model, videos, labels, smooth_samples=0)
+    assert set(maps) == set(scores)
+    for name, m in maps.items():
+        assert m.shape == (2, 4, 16, 16) and m.min() >= 0 and m.max() <= 1, name
+        assert m.std() > 0.01, name

@@ -496,6 +496,16 @@ class VideoGAN(keras.Model):
             return {name: tf.identity(value) for name, value in checked.items()}
 
 
+def frame_scores(network, videos, labels=None, **kwargs):
+    """[B] mean over frames (and patches) of a frame discriminator's logits on videos
+    [B, T, H, W, 3]: differentiable w.r.t. every frame (discriminator_scores)."""
+    b, t = tf.shape(videos)[0], tf.shape(videos)[1]
+    frames = tf.reshape(videos, tf.concat([[b * t], tf.shape(videos)[2:]], 0))
+    args = () if labels is None else (tf.repeat(labels, t),)
+    logits = tf.cast(network(frames, *args, **kwargs), tf.float32)
+    return tf.reduce_mean(tf.reshape(logits, [b, t, -1]), axis=[1, 2])
+
+
 def video_output(video) -> dict:
     """{"video": uint8} of a video in [-1, 1], the output of every video endpoint."""
     # The inputs are checked; this is the last guard: NaN cast to uint8 is 0, so a generator

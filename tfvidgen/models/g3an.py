@@ -420,12 +420,9 @@ class G3AN(base.VideoGAN):
 
     # ---- inspection (tfvidgen.explain) ----------------------------------------------------------
     def discriminator_scores(self, videos, labels=None) -> dict:
-        b, t = tf.shape(videos)[0], tf.shape(videos)[1]
-        frames = tf.reshape(videos, tf.concat([[b * t], tf.shape(videos)[2:]], 0))
-        frame_labels = None if labels is None else tf.repeat(labels, t)
-        per_frame = self.image_discriminator(frames, frame_labels, training=False)
         return {"video_discriminator": self.video_discriminator(videos, labels, training=False),
-                "image_discriminator": tf.reduce_mean(tf.reshape(per_frame, [b, t]), axis=1)}
+                "image_discriminator": base.frame_scores(self.image_discriminator, videos,
+                                                         labels, training=False)}
 
     def explain_views(self) -> dict:
         if not self.cfg.attention:

@@ -387,6 +387,14 @@ class InMoDeGAN(base.VideoGAN):
         seeds = tf.range(batch_size, dtype=tf.int64) + tf.cast(seed, tf.int64)
         return self.latents_of_length(noise.seeds_from_ints(seeds), num_frames, labels)
 
+    # ---- inspection (tfvidgen.explain) ----------------------------------------------------------
+    def discriminator_scores(self, videos, labels=None) -> dict:
+        d = self.discriminators
+        scores = {"image_discriminator": base.frame_scores(d.image, videos, labels)}
+        for speed, logits in zip(self.cfg.speed_list, d.tpd(videos, labels)):
+            scores[f"tpd_speed_{speed}"] = tf.reshape(tf.cast(logits, tf.float32), [-1])
+        return scores
+
     # ---- serving ----------------------------------------------------------------------------
     def endpoint_inputs(self) -> dict:
         declared = super().endpoint_inputs()

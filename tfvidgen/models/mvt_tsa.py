@@ -487,6 +487,15 @@ class MVTTSA(base.VideoGAN):
         return (self.video_discriminator(videos, labels, **mode),
                 self.image_discriminator(frames, frame_labels, training=training))
 
+    def discriminator_scores(self, videos, labels=None) -> dict:
+        """For tfvidgen.explain: D_Video, and D_Image averaged over every frame."""
+        if labels is None and self.cfg.conditional:
+            labels = tf.zeros([tf.shape(videos)[0]], tf.int32)
+        return {"video_discriminator": tf.reshape(tf.cast(self.video_discriminator(
+                    videos, labels, training=False), tf.float32), [-1]),
+                "image_discriminator": base.frame_scores(self.image_discriminator, videos,
+                                                            labels, training=False)}
+
     def discriminator_losses(self, batch):
         seeds = batch["seed"]
         fake_latents = self.fake_latents(seeds, _SALT_D_Z, _SALT_D_LABEL)

@@ -1058,6 +1058,15 @@ class TwoStreamVAN(base.VideoGAN):
             logs["video_g_class"] = cls
         return total, {**logs, "video_generator_total": total}
 
+    # -- inspection (tfvidgen.explain) --
+    def discriminator_scores(self, videos, labels=None) -> dict:
+        """D_V's realness logit, and D_I's patch logits averaged over patches and frames."""
+        del labels                              # the discriminators take no label
+        video_logits = self.video_discriminator(videos, training=False)[0]
+        return {"video_discriminator": tf.reshape(tf.cast(video_logits, tf.float32), [-1]),
+                "image_discriminator": base.frame_scores(self.image_discriminator, videos,
+                                                            training=False)}
+
     # -- serving --
     #: longest video the num_frames endpoint generates
     max_serving_frames = 1024

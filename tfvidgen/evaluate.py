@@ -6,7 +6,9 @@ evaluation classifier (trained once on real training videos and cached in --clas
 default <workdir>/eval/classifier), and writes <workdir>/eval/metrics.json, metrics.md and
 TensorBoard scalars, each metric as mean +- std over --repeats sample sets beside its experimental
 bound (the same metric on real test videos) and mathematical bound. See tfvidgen/eval/protocol.py
-for the definitions.
+for the definitions. With --fvd_model, also the reference FVD (tfvidgen/eval/fvd.py): the
+I3D network from disk, a named protocol (--fvd_protocol, --fvd_num_videos) spelled out in
+metrics.json with the network's sha256.
 
 Errors (a bad flag, an unreadable export, no real data for the classifier or the real statistics,
 an --workdir/eval that cannot be written) end in one `evaluate: error:` line and exit 2
@@ -46,6 +48,13 @@ def define_flags() -> None:
     flags.DEFINE_integer("classifier_steps", 400, "Training steps of a new classifier.",
                          lower_bound=1)
     flags.DEFINE_integer("seed", 0, "Sampling seed of the first repeat.")
+    flags.DEFINE_string("fvd_model", None, "Directory of the I3D network (TF2 SavedModel or "
+                        "TF1 hub module, e.g. deepmind/i3d-kinetics-400/1 copied to disk): adds "
+                        "the reference FVD (tfvidgen/eval/fvd.py).")
+    flags.DEFINE_enum("fvd_protocol", "fvd2048_16f", ["fvd2048_16f", "fvd256_16f"],
+                      "Reference FVD protocol: clip counts, 16 consecutive frames at stride 1.")
+    flags.DEFINE_integer("fvd_num_videos", None, "Custom FVD clip count (fake and real) instead "
+                         "of the protocol's.", lower_bound=2)
     flags.DEFINE_integer("transfer_videos", 64, "Image-to-video models on synthetic_actions: "
                          "test triples for motion-transfer and best-of-K PSNR/SSIM.",
                          lower_bound=1)
@@ -92,6 +101,11 @@ def main(argv):
         raise ValueError("give --workdir and/or --saved_model")
     if not 0 <= FLAGS.seed <= _MAX_SEED:
         raise ValueError(f"--seed={FLAGS.seed} is outside [0, 2**62]")
+    fvd_network = fvd_protocol = None
+    if FLAGS.fvd_model:                  # a bad network fails before any long work
+        from tfvidgen.eval import fvd
+        fvd_protocol = fvd.protocol_named(FLAGS.fvd_protocol, FLAGS.fvd_num_videos)
+        fvd_network = fvd.load_network(FLAGS.fvd_model)
     import tensorflow as tf
 
     from tfvidgen.data import pipeline
@@ -107,6 +121,10 @@ def main(argv):
         eval_dir = os.path.join(os.path.dirname(export), "eval-" + os.path.basename(export))
         tensorboard_dir = os.path.join(eval_dir, "tensorboard")
     errors.check_output_dir("--workdir" if FLAGS.workdir else "--saved_model", eval_dir)
+    if fvd_protocol is not None and gan.cfg.num_frames < fvd_protocol.num_frames:
+        raise ValueError(f"--fvd_protocol={FLAGS.fvd_protocol} needs clips of "
+                         f"{fvd_protocol.num_frames} frames; {config.model} generates "
+                         f"{gan.cfg.num_frames}")
     d = config.data
     info = pipeline.dataset_info(d)
     if FLAGS.num_samples < min_samples(info["num_classes"]):
@@ -147,6 +165,19 @@ def main(argv):
     record = {"step": step, "source": FLAGS.saved_model or FLAGS.workdir,
               "protocol": dataclasses.asdict(p), "protocol_key": p.key(),
               "classifier_test_accuracy": clf_meta["test_accuracy"], "results": results}
+    if fvd_network is not None:
+        with _stage(f"reference FVD, protocol {fvd_protocol.name}"):
+            real = fvd.real_features(fvd_network, d, fvd_protocol, os.path.join(eval_dir, "cache"))
+            value = fvd.frechet_distance(fvd.fake_features(fvd_network, gan, fvd_protocol), real)
+        results["fvd"] = {"mean": value, "std": 0.0, "values": [value],
+                          "experimental_bound": None, "mathematical_bound": 0.0,
+                          "better": "lower"}
+        record["fvd"] = {"value": value, "protocol": dataclasses.asdict(fvd_protocol),
+                         "generator_resolution": d.resolution,
+                         "network": os.path.abspath(FLAGS.fvd_model),
+                         "network_sha256": fvd_network.sha256,
+                         "signature": fvd_network.signature_name,
+                         "network_input_size": fvd_network.size}
     table = protocol.markdown_table(results)
     _write_atomically(os.path.join(eval_dir, "metrics.json"),
                       json.dumps(record, indent=2, sort_keys=True))

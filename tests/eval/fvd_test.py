@@ -169,3 +169,43 @@ def test_a_tf1_module_with_the_empty_tag_set_loads_like_hub_modules(tmp_path):
         ("default", "rgb_input", 224)
     features = network.features(np.full((2, 3, 8, 8, 3), 255, np.uint8))
     np.testing.assert_allclose(features, np.full((2, 400), 0.3), rtol=1e-5)   # 3 channels of 1 @ w
+
+
+def test_evaluate_cli_reports_the_reference_fvd_with_its_protocol(tmp_path):
+    """A tiny 16-frame G3AN, one training step, then `evaluate --fvd_model` on the stand-in:
+    metrics.json holds the FVD with every protocol choice and the network's hash; a 4-frame
+    protocol mismatch and a directory without a model are one-line errors."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO, subprocess_env, train_cmd
+    workdir = tmp_path / "w"
+    trained = subprocess.run(train_cmd(workdir, "--num_frames=16", "--train_steps=1",
+                                       "--checkpoint_every=1", "--sample_every=1"),
+                             cwd=REPO, env=subprocess_env(), capture_output=True, text=True,
+                             timeout=600)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    network = _save(tmp_path)
+
+    def evaluate(*flags):
+        return subprocess.run([sys.executable, "-m", "tfvidgen.evaluate", f"--workdir={workdir}",
+                               "--num_samples=32", "--repeats=1", "--classifier_steps=2",
+                               "--metrics=is", *flags], cwd=REPO, env=subprocess_env(),
+                              capture_output=True, text=True, timeout=600)
+
+    result = evaluate(f"--fvd_model={network}", "--fvd_protocol=fvd256_16f",
+                      "--fvd_num_videos=8")
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.load(open(workdir / "eval" / "metrics.json"))
+    fvd_record = record["fvd"]
+    assert fvd_record["value"] > 0 and record["results"]["fvd"]["mean"] == fvd_record["value"]
+    assert fvd_record["protocol"]["name"] == "fvd256_16f_n8"
+    assert (fvd_record["protocol"]["num_fake"], fvd_record["protocol"]["num_real"],
+            fvd_record["protocol"]["num_frames"], fvd_record["protocol"]["stride"]) == (8, 8, 16, 1)
+    assert fvd_record["network_sha256"] == fvd.load_network(network).sha256
+    assert fvd_record["network_input_size"] == 224 and fvd_record["generator_resolution"] == 16
+    assert "| fvd |" in result.stdout
+
+    missing = evaluate(f"--fvd_model={tmp_path / 'nothing'}")
+    assert missing.returncode == 2 and "no saved_model.pb" in missing.stderr

@@ -21,8 +21,9 @@ import numpy as np
 from absl import flags
 
 from tfvidgen import errors, viz
+from tfvidgen.data.frames import center_crop_resize
 
-__all__ = ["load_image", "load_video", "center_crop_resize", "transfer_files"]
+__all__ = ["load_image", "load_video", "transfer_files"]
 
 FLAGS = flags.FLAGS
 CMD = "transfer"
@@ -37,20 +38,6 @@ def define_flags() -> None:
     flags.DEFINE_integer("label", None, "Class label for conditional models.")
     flags.DEFINE_bool("compare", False, "Write source | target image | result side by side.")
     flags.DEFINE_integer("fps", 8, "Frames per second of GIF/MP4.", lower_bound=1)
-
-
-def center_crop_resize(frames: np.ndarray, resolution: int) -> np.ndarray:
-    """uint8 [T, H, W, 3] -> centre square crop resized (antialiased) to [T, R, R, 3] uint8: the
-    transform tools/prepare_dataset.py applies to training videos."""
-    import tensorflow as tf
-    _, h, w, _ = frames.shape
-    side = min(h, w)
-    y0, x0 = (h - side) // 2, (w - side) // 2
-    square = frames[:, y0:y0 + side, x0:x0 + side]
-    if side == resolution:
-        return square
-    resized = tf.image.resize(square, [resolution, resolution], antialias=True)
-    return np.clip(np.rint(resized.numpy()), 0, 255).astype(np.uint8)
 
 
 def _rgb(frame: np.ndarray) -> np.ndarray:

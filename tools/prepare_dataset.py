@@ -38,6 +38,8 @@ import tfvidgen  # noqa: F401  (oneDNN default before TensorFlow loads)
 import numpy as np
 from absl import app, flags, logging
 
+from tfvidgen.data.frames import center_crop_resize  # re-exported: part of this tool's API
+
 __all__ = ["LAYOUTS", "LayoutError", "OutputDirError", "discover", "decode_video",
            "center_crop_resize", "prepare"]
 
@@ -148,19 +150,6 @@ def _decode_frame_folder(path: str, max_frames: int) -> list[np.ndarray]:
     if len(shapes) > 1:
         raise ValueError(f"frames have different sizes: {sorted(shapes)[:2]}")
     return frames
-
-
-def center_crop_resize(frames: np.ndarray, resolution: int) -> np.ndarray:
-    """Centre square crop, then area-style resize to resolution x resolution."""
-    import tensorflow as tf
-    _, h, w, _ = frames.shape
-    side = min(h, w)
-    y0, x0 = (h - side) // 2, (w - side) // 2
-    square = frames[:, y0:y0 + side, x0:x0 + side]
-    if side == resolution:
-        return square
-    resized = tf.image.resize(square, [resolution, resolution], antialias=True)
-    return np.clip(np.rint(resized.numpy()), 0, 255).astype(np.uint8)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -152,6 +152,16 @@ class VideoGAN(keras.Model):
         """What the phases of one step share (e.g. latents, fakes, a tape opened early)."""
         return {}
 
+    def shared_fakes_context(self, batch, g_phase: str = "g_main") -> dict:
+        """A phase_context for models whose D and G phases share one generator forward:
+        {"latents", "fakes" (recorded on g_phase's tape), "detached" (for the D phases)}."""
+        context = {"latents": self.latents_for_batch(batch)}
+        with self.tape_for(context, g_phase):
+            context["fakes"] = self.generator(context["latents"], training=True)
+        # D updates happen outside g_phase's tape (tape.stop_recording would pause D's tape too).
+        context["detached"] = tf.stop_gradient(context["fakes"])
+        return context
+
     def phase_loss(self, phase: str, batch, context: dict):
         """(total, logs) of `phase` as per-replica means, recorded on the phase's tape."""
         raise NotImplementedError

@@ -366,12 +366,7 @@ class G3AN(base.VideoGAN):
         return self.optimizer_variables("d_optimizer")
 
     def phase_context(self, batch) -> dict:
-        context = {"latents": self.latents_for_batch(batch)}
-        with self.tape_for(context, "g_main"):
-            context["fakes"] = self.generator(context["latents"], training=True)
-        # D updates happen outside g_main's tape (tape.stop_recording would pause D's tape too).
-        context["detached"] = tf.stop_gradient(context["fakes"])
-        return context
+        return self.shared_fakes_context(batch)
 
     def phase_loss(self, phase, batch, context):
         if phase == "d_main":

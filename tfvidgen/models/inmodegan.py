@@ -432,11 +432,7 @@ class InMoDeGAN(base.VideoGAN):
 
     # ---- training ---------------------------------------------------------------------------
     def phase_context(self, batch) -> dict:
-        context = {"latents": self.latents_for_batch(batch)}
-        with self.tape_for(context, "g_main"):
-            context["fakes"] = self.generator(context["latents"], training=True)
-        context["detached"] = tf.stop_gradient(context["fakes"])
-        return context
+        return self.shared_fakes_context(batch)
 
     def phase_loss(self, phase, batch, context):
         if phase == "d_main":

@@ -93,13 +93,36 @@ def bench_data(seconds: float) -> list[str]:
 
 
 _TRAIN_SETUPS = {
-    # name: (resolution, frames, model params, global batch)
-    "G3AN quickstart (32x32x8, ch16)": (32, 8, {"base_channels": 16, "d_channels": 16,
-                                                "z_appearance": 32, "z_motion": 8}, 16),
+    # name: (model, resolution, frames, model params, global batch)
+    "G3AN quickstart (32x32x8, ch16)": ("g3an", 32, 8, {"base_channels": 16, "d_channels": 16,
+                                                        "z_appearance": 32, "z_motion": 8}, 16),
     # The paper configuration, batch 16: how the official PyTorch code is compared.
-    "G3AN paper (64x64x16, z_a 128, z_m 10), F-SA on": (64, 16, {}, 16),
-    "G3AN paper (64x64x16, z_a 128, z_m 10), F-SA off": (64, 16, {"attention": False}, 16),
+    "G3AN paper (64x64x16, z_a 128, z_m 10), F-SA on": ("g3an", 64, 16, {}, 16),
+    "G3AN paper (64x64x16, z_a 128, z_m 10), F-SA off": ("g3an", 64, 16, {"attention": False},
+                                                         16),
 }
+
+
+def _quickstart_setup(key: str) -> tuple:
+    """(model, resolution, frames, model params, batch) of configs/<key>_quickstart.cfg."""
+    path = os.path.join(os.path.dirname(__file__), "..", "configs", f"{key}_quickstart.cfg")
+    values, params = {}, {}
+    for line in open(path):
+        line = line.strip()
+        if line.startswith("--model_param="):
+            name, _, value = line[len("--model_param="):].partition("=")
+            params[name] = value
+        elif line.startswith("--") and "=" in line:
+            name, _, value = line[2:].partition("=")
+            values[name] = value
+    from tfvidgen import models
+    params = models.parse_model_params(key, [f"{k}={v}" for k, v in params.items()])
+    return (key, int(values["resolution"]), int(values["num_frames"]), params,
+            int(values["batch_size"]))
+
+
+for _key in ("inmodegan", "mvt_tsa", "twostreamvan", "dual_mtgan"):
+    _TRAIN_SETUPS[f"{_key} quickstart (configs/{_key}_quickstart.cfg)"] = _key
 
 
 def bench_train(seconds: float, precisions: list[str], with_jit: bool) -> list[str]:
@@ -113,32 +136,41 @@ def bench_train(seconds: float, precisions: list[str], with_jit: bool) -> list[s
     from tfvidgen.data import pipeline
 
     rows = []
-    for name, (res, frames, params, batch_size) in _TRAIN_SETUPS.items():
+    for name, setup in _TRAIN_SETUPS.items():
         if _SETUPS.value and not any(word in name for word in _SETUPS.value):
             continue
+        key, res, frames, params, batch_size = (_quickstart_setup(setup)
+                                                if isinstance(setup, str) else setup)
         paper = "paper" in name
         for precision in precisions:
             for jit in (False, True) if with_jit and not paper else (False,):
                 keras.mixed_precision.set_global_policy(precision)
-                config = Config(model="g3an", model_params=params,
+                config = Config(model=key, model_params=params,
                                 data=DataConfig(resolution=res, num_frames=frames, num_videos=256,
                                                 max_stride=2),
                                 train=TrainConfig(batch_size=batch_size)).validate()
                 model = models.build(config, 8)
-                batch = next(iter(pipeline.make_dataset(config.data, batch_size, 0)))
-                phases = model.phases(0)         # G3AN: every step runs the same phases
-                step = tf.function(lambda b: model.train_step(b, phases), jit_compile=jit)
-                start = time.perf_counter()
-                step(batch)
-                compile_s = time.perf_counter() - start
-                # Paper-size steps take seconds each: three timed steps (_rate's minimum) suffice.
-                budget = min(seconds, 5.0) if jit else (0.0 if paper else seconds)
-                rate = _rate(lambda: step(batch), batch_size, budget)
-                row = (f"| train step {name}, {precision}, jit_compile={jit} | batch {batch_size}"
-                       f" | {rate:.1f} videos/s = {batch_size / rate:.2f} s/step (trace+compile "
-                       f"{compile_s:.0f} s) |")
-                rows.append(row)
-                print(row, file=sys.stderr, flush=True)
+                make_data = pipeline.TRAINING_DATA[model.TRAINING_DATA]
+                batch = next(iter(make_data(config.data, batch_size, 0,
+                                            real_batches=model.real_batches_per_step())))
+                # Every distinct phase tuple of the first 1000 steps, with its share of steps.
+                schedule = [tuple(model.phases(s)) for s in range(1000)]
+                for phases in dict.fromkeys(schedule):
+                    share = schedule.count(phases) / len(schedule)
+                    step = tf.function(lambda b, p=phases: model.train_step(b, p),
+                                       jit_compile=jit)
+                    start = time.perf_counter()
+                    step(batch)
+                    compile_s = time.perf_counter() - start
+                    # Paper-size steps take seconds each: three timed steps suffice.
+                    budget = min(seconds, 5.0) if jit else (0.0 if paper else seconds)
+                    rate = _rate(lambda: step(batch), batch_size, budget)
+                    which = "" if share == 1 else f" [{'+'.join(phases)}: {share:.0%} of steps]"
+                    row = (f"| train step {name}{which}, {precision}, jit_compile={jit} | batch "
+                           f"{batch_size} | {rate:.1f} videos/s = {batch_size / rate:.2f} s/step "
+                           f"(trace+compile {compile_s:.0f} s) |")
+                    rows.append(row)
+                    print(row, file=sys.stderr, flush=True)
                 if paper:
                     latents = model.sample_inputs(batch_size, 0)
                     generate = tf.function(lambda z: model.generate(z, training=False))

@@ -1,6 +1,7 @@
 """The training loop: replica equivalence, run() outputs, NaN guard, kill -9 resume, multi-worker."""
 
 import glob
+import io
 import json
 import os
 import signal
@@ -230,3 +231,18 @@ def test_a_model_consuming_two_real_batches_per_step_gets_them_from_the_loop(tmp
     assert set(shapes) == {(2, config.train.batch_size)}
     # Step 2 consumed elements 2B..4B-1 of the stream: its second batch starts at 3B.
     assert result["logs"]["second_batch_start"] == 3 * config.train.batch_size
+
+
+def test_progress_averages_each_loss_over_the_steps_that_logged_it():
+    """A multi-task model logs a task's losses only on that task's steps (TwoStreamVAN: content
+    3 of 5 steps): their mean is over those steps, and every phase's total is on the line."""
+    stream = io.StringIO()
+    progress = callbacks.ProgressAndScalars(None, 5, 5, 16, {}, start_step=0, stream=stream)
+    for step in range(1, 6):
+        task = "content" if step in (1, 2, 4) else "video"
+        progress.on_step_end(step, {f"{task}_d_total": float(step), f"{task}_mse": 0.5,
+                                    f"{task}_kl": 9.0})
+    line = stream.getvalue()
+    assert "content_d_total=2.333" in line and "video_d_total=4.000" in line, line
+    assert "content_mse=0.500" in line and "video_mse=0.500" in line, line
+    assert "_kl=" not in line, line

@@ -39,29 +39,39 @@ def assert_finite(step: int, logs: dict, last_checkpoint: int | None) -> None:
             + f"; training stopped and {kept}. Lower the learning rates or check the data.")
 
 
+def _shown(key: str) -> bool:
+    """Losses on the progress line: each phase's total, D's mean real/fake scores, and
+    reconstruction errors (a VAE-GAN's progress)."""
+    return (key.endswith("_total") or key.startswith(("d_real", "d_fake"))
+            or key.endswith("_mse"))
+
+
 class ProgressAndScalars:
-    """Averages the step logs over `every` steps; prints a progress line and writes scalars."""
+    """Averages the step logs over `every` steps; prints a progress line and writes scalars.
+
+    Each value is averaged over the steps that logged it: a model whose steps run different
+    tasks (TwoStreamVAN) logs each task's losses only on that task's steps."""
 
     def __init__(self, writer, every: int, total_steps: int, global_batch: int, learning_rates: dict,
                  start_step: int, stream=sys.stdout):
         self.writer, self.every, self.total = writer, every, total_steps
         self.global_batch, self.learning_rates, self.stream = global_batch, learning_rates, stream
         self._sums: dict[str, float] = {}
-        self._count = 0
+        self._counts: dict[str, int] = {}
         self._t0 = time.perf_counter()
         self._step0 = start_step
 
     def on_step_end(self, step: int, logs: dict) -> None:
         for k, v in logs.items():
             self._sums[k] = self._sums.get(k, 0.0) + v
-        self._count += 1
+            self._counts[k] = self._counts.get(k, 0) + 1
         if step % self.every and step != self.total:
             return
         elapsed = time.perf_counter() - self._t0
         steps = step - self._step0
         step_time = elapsed / max(steps, 1)
         videos_per_sec = steps * self.global_batch / max(elapsed, 1e-9)
-        means = {k: v / self._count for k, v in self._sums.items()}
+        means = {k: v / self._counts[k] for k, v in self._sums.items()}
         if self.writer is not None:
             with self.writer.as_default(step=step):
                 for k, v in means.items():
@@ -71,13 +81,11 @@ class ProgressAndScalars:
                 tf.summary.scalar("perf/step_time_s", step_time)
                 tf.summary.scalar("perf/videos_per_sec", videos_per_sec)
         eta = (self.total - step) * step_time
-        shown = " ".join(f"{k}={v:.3f}" for k, v in means.items()
-                         if k in ("d_total", "g_total") or k.startswith("d_real")
-                         or k.startswith("d_fake"))
+        shown = " ".join(f"{k}={v:.3f}" for k, v in sorted(means.items()) if _shown(k))
         print(f"step {step}/{self.total} | {shown} | {step_time:.3f}s/step "
               f"{videos_per_sec:.1f} videos/s | ETA {eta / 60:.1f} min", file=self.stream,
               flush=True)
-        self._sums, self._count = {}, 0
+        self._sums, self._counts = {}, {}
         self._t0, self._step0 = time.perf_counter(), step
 
 

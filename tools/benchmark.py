@@ -5,6 +5,7 @@
   python tools/benchmark.py --what=serving --workdir=runs/quickstart   # exported SavedModel
   python tools/benchmark.py --what=eval          # evaluation classifier and optical flow
   python tools/benchmark.py --what=fvd           # reference-FVD path on an I3D-shaped stand-in
+  python tools/benchmark.py --what=adaptive_conv # TwoStreamVAN's fusion op vs kernel size and scale
 
 Numbers belong in the README's benchmark table, never in test assertions.
 """
@@ -24,7 +25,8 @@ import tfvidgen  # noqa: E402,F401  (oneDNN default before TensorFlow loads)
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-_WHAT = flags.DEFINE_multi_enum("what", ["data"], ["data", "train", "serving", "eval", "fvd"],
+_WHAT = flags.DEFINE_multi_enum("what", ["data"], ["data", "train", "serving", "eval", "fvd",
+                                               "adaptive_conv"],
                                 "What to measure.")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/quickstart",
                                "Trained workdir whose export --what=serving measures.")
@@ -123,6 +125,15 @@ def _quickstart_setup(key: str) -> tuple:
 
 for _key in ("inmodegan", "mvt_tsa", "twostreamvan", "dual_mtgan"):
     _TRAIN_SETUPS[f"{_key} quickstart (configs/{_key}_quickstart.cfg)"] = _key
+# The official code's Weizmann configuration (configs/twostreamvan_weizmann.cfg), batch 16: how
+# the official PyTorch code is compared (content, pred and video task rows).
+_TRAIN_SETUPS["TwoStreamVAN paper (Weizmann code config, 64x64x10, 10 classes)"] = (
+    "twostreamvan", 64, 10, {"conditional": True, "curriculum": "code",
+                             "encoder_extra_conv": True, "equilibrium": True,
+                             "code_difference": True, "d_class_on_fakes": False,
+                             "weight_decay": 1e-5}, 16)
+#: classes of a setup's model (synthetic_actions labels lie in [0, 8))
+_SETUP_CLASSES = {"twostreamvan": 10}
 
 
 def bench_train(seconds: float, precisions: list[str], with_jit: bool) -> list[str]:
@@ -149,7 +160,7 @@ def bench_train(seconds: float, precisions: list[str], with_jit: bool) -> list[s
                                 data=DataConfig(resolution=res, num_frames=frames, num_videos=256,
                                                 max_stride=2),
                                 train=TrainConfig(batch_size=batch_size)).validate()
-                model = models.build(config, 8)
+                model = models.build(config, _SETUP_CLASSES.get(key, 8) if paper else 8)
                 make_data = pipeline.TRAINING_DATA[model.TRAINING_DATA]
                 batch = next(iter(make_data(config.data, batch_size, 0,
                                             real_batches=model.real_batches_per_step())))
@@ -172,11 +183,14 @@ def bench_train(seconds: float, precisions: list[str], with_jit: bool) -> list[s
                     rows.append(row)
                     print(row, file=sys.stderr, flush=True)
                 if paper:
-                    latents = model.sample_inputs(batch_size, 0)
+                    labels = (tf.range(batch_size) % 8 if getattr(model.cfg, "conditional", False)
+                              else None)
+                    latents = model.sample_inputs(batch_size, 0, labels=labels)
                     generate = tf.function(lambda z: model.generate(z, training=False))
                     rate = _rate(lambda: generate(latents).numpy(), batch_size, budget)
                     rows.append(f"| sample {name}, {precision} | batch {batch_size} | "
-                                f"{batch_size / rate:.2f} s per batch |")
+                                f"{batch_size / rate:.2f} s per batch = {1 / rate:.3f} s per "
+                                f"video |")
                     print(rows[-1], file=sys.stderr, flush=True)
     keras.mixed_precision.set_global_policy("float32")
     return rows
@@ -269,6 +283,79 @@ def bench_fvd(seconds: float) -> list[str]:
     return rows
 
 
+_ADAPTIVE_MEMORY = """
+import resource, sys, tensorflow as tf
+from tfvidgen.layers import adaptive_conv
+n, jit = int(sys.argv[1]), sys.argv[2] == "1"
+shapes = [(16, s, s, c) for s, c in %s]
+maps = [tf.random.normal(shape) for shape in shapes]
+kernels = [(tf.random.normal([*shape[:3], max(n, 1)]), tf.random.normal([*shape[:3], max(n, 1)]))
+           for shape in shapes]
+if n == 0:                     # the baseline: TensorFlow and the inputs, no convolution
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    sys.exit()
+def step():
+    with tf.GradientTape() as tape:
+        tape.watch(maps)
+        loss = tf.add_n([tf.reduce_sum(adaptive_conv.adaptive_separable_conv(h, v, w, jit=jit))
+                         for h, (v, w) in zip(maps, kernels)])
+    return tape.gradient(loss, maps)
+for _ in range(3):
+    step()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def bench_adaptive_conv(seconds: float) -> list[str]:
+    """TwoStreamVAN's fusion op at the four Weizmann-size scales (batch 16, gf_dim 16: the maps
+    G_c fuses), kernel sizes 3/5/7: forward and forward+backward, XLA-compiled (training) and
+    plain (the exported path); peak memory of all four scales' forward+backward per process."""
+    import subprocess
+
+    import tensorflow as tf
+
+    from tfvidgen.layers import adaptive_conv
+
+    scales = [(8, 16), (16, 128), (32, 32), (64, 3)]          # (side, channels) at gf_dim 16
+    rows = []
+    for n in (3, 5, 7):
+        for side, channels in scales:
+            h = tf.random.normal([16, side, side, channels])
+            w_v, w_h = (tf.random.normal([16, side, side, n]) for _ in range(2))
+            for jit in (True, False):
+                forward = tf.function(
+                    lambda h=h, w_v=w_v, w_h=w_h, jit=jit:
+                    adaptive_conv.adaptive_separable_conv(h, w_v, w_h, jit=jit))
+
+                def forward_backward(h=h, w_v=w_v, w_h=w_h, jit=jit):
+                    with tf.GradientTape() as tape:
+                        tape.watch([h, w_v, w_h])
+                        out = adaptive_conv.adaptive_separable_conv(h, w_v, w_h, jit=jit)
+                    return tape.gradient(out, [h, w_v, w_h])
+                both = tf.function(forward_backward)
+                fwd = 1e3 / _rate(lambda: forward().numpy(), 1, seconds / 4)
+                fb = 1e3 / _rate(lambda: [g.numpy() for g in both()], 1, seconds / 4)
+                rows.append(f"| adaptive conv n={n}, {side}x{side}x{channels}, batch 16, "
+                            f"{'XLA' if jit else 'plain'} | forward {fwd:.2f} ms | "
+                            f"forward+backward {fb:.2f} ms |")
+                print(rows[-1], file=sys.stderr, flush=True)
+    def peak_mb(n, jit):
+        out = subprocess.run([sys.executable, "-c", _ADAPTIVE_MEMORY % scales, str(n),
+                              str(int(jit))], capture_output=True, text=True, check=True,
+                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+                             cwd=os.path.join(os.path.dirname(__file__), ".."))
+        return float(out.stdout.split()[-1])
+    baseline = peak_mb(0, False)
+    for n in (3, 5, 7):
+        for jit in (True, False):
+            rows.append(f"| adaptive conv n={n}, all four scales, forward+backward, "
+                        f"{'XLA' if jit else 'plain'} | batch 16 | peak RSS "
+                        f"+{peak_mb(n, jit) - baseline:.0f} MB over TensorFlow and the inputs "
+                        f"({baseline:.0f} MB) |")
+            print(rows[-1], file=sys.stderr, flush=True)
+    return rows
+
+
 def main(argv):
     del argv
     from tfvidgen import hardware
@@ -291,6 +378,9 @@ def main(argv):
             print(row, flush=True)
     if "fvd" in _WHAT.value:
         for row in bench_fvd(_SECONDS.value):
+            print(row, flush=True)
+    if "adaptive_conv" in _WHAT.value:
+        for row in bench_adaptive_conv(_SECONDS.value):
             print(row, flush=True)
     print(f"# peak RSS {_peak_rss_mb():.0f} MB")
 

@@ -244,3 +244,81 @@ def test_checkpoint_restores_and_resumes_identically_with_only_the_tasks_optimiz
     b.train_step(second)
     for va, vb in zip(a.variables, b.variables):
         np.testing.assert_allclose(va.numpy(), vb.numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_weight_decay_adds_the_coupled_l2_gradient_of_the_updated_weights_only():
+    """PyTorch Adam's weight_decay (the code's 1e-5) adds wd * w to the gradient: under SGD(lr)
+    the decayed run differs from the plain one by exactly -lr * wd * w0 on the phase's weights."""
+    lr, wd = 0.01, 0.5
+    batch, runs = _batch(tiny_config("twostreamvan")), []
+    for decay in (0.0, wd):
+        keras.utils.set_random_seed(4)
+        model = tiny_model(tiny_config("twostreamvan", weight_decay=decay))
+        model.compile(**{name: keras.optimizers.SGD(lr) for name in model.optimizer_specs()})
+        start = {v.path: v.numpy().copy() for v in model.variables}
+        model.train_step(batch, ("content_encoder",))
+        runs.append((model, start))
+    (plain, start), (decayed, _) = runs
+    updated = {v.path for v in decayed.optimizer_variables("content_encoder_optimizer")}
+    assert updated
+    for a, b in zip(plain.variables, decayed.variables):
+        expected = -lr * wd * start[a.path] if a.path in updated else 0.0
+        np.testing.assert_allclose(b.numpy() - a.numpy(), expected, atol=1e-6, err_msg=a.path)
+
+
+def test_content_kl_warm_up_ramps_lambda2_from_zero_in_graph():
+    model = tiny_model(tiny_config("twostreamvan", content_kl_warmup_steps=100,
+                                   lambda_content_kl=7.0))
+    weight = tf.function(model._content_kl_weight)
+    for step, expected in {0: 0.0, 25: 1.75, 100: 7.0, 5000: 7.0}.items():
+        model.step.assign(step)
+        np.testing.assert_allclose(float(weight()), expected, rtol=1e-6)
+    model.step.assign(50)
+    logs = model.train_step(_batch(tiny_config("twostreamvan")), tsv._TASK_PHASES["content"])
+    np.testing.assert_allclose(float(logs["content_kl_weight"]), 3.5, rtol=1e-6)
+    np.testing.assert_allclose(
+        float(logs["content_encoder_total"]),
+        3.5 * float(logs["content_kl"]) + 1e4 * float(logs["content_mse"]), rtol=1e-5)
+    plain = tiny_model(tiny_config("twostreamvan"))
+    assert float(plain._content_kl_weight()) == plain.cfg.lambda_content_kl
+
+
+def test_equilibrium_gate_is_checkpointed_so_a_resume_gates_the_same_way(tmp_path):
+    config = tiny_config("twostreamvan", equilibrium=True)
+    a = tiny_model(config)
+    a.gate_state["content"].assign([0.1, 0.7])              # D too good: skip content_d
+    a.gate_state["video"].assign([0.7, 1.3])                # D too weak: skip video_generator
+    path = a.checkpoint().save(str(tmp_path / "ckpt"))
+    b = tiny_model(config)
+    assert b.phases(0) == tsv._TASK_PHASES["content"]        # fresh: ungated
+    b.checkpoint().restore(path).assert_consumed()
+    for task in tsv._TASK_PHASES:
+        np.testing.assert_array_equal(b.gate_state[task].numpy(), a.gate_state[task].numpy())
+    assert [b.phases(s) for s in range(5)] == [a.phases(s) for s in range(5)]
+    assert b.phases(0) == ("content_encoder", "content_generator")
+    assert b.phases(3) == ("video_d", "video_encoder")
+    # without gating the checkpoint holds no gate (inference checkpoints never do)
+    plain = tiny_model(tiny_config("twostreamvan"))
+    assert not hasattr(plain.checkpoint(), "equilibrium_gate")
+    assert not hasattr(a.checkpoint(training=False), "equilibrium_gate")
+
+
+@pytest.mark.parametrize("mask_bias, expected", [(20.0, 1.0), (-20.0, 0.0)])
+def test_motion_mask_view_shows_the_blended_masks_per_scale(mask_bias, expected):
+    """The explain view's panels are the masks the rollout blends with: a mask sub-net biased to
+    saturate gives all ones (all zeros) at every fused scale and generated frame."""
+    config = tiny_config("twostreamvan", warmup_frames=1, num_scales=3)
+    model = tiny_model(config)
+    generator = model.sampling_generator
+    for subnet in generator.motion_generator.subnets:
+        subnet.m_out.bias.assign(tf.fill(subnet.m_out.bias.shape, mask_bias))
+    latents = model.sample_inputs(2, 5)
+    video, panels = model.explain_views()["motion_masks"][1](latents)
+    np.testing.assert_array_equal(video.numpy(), model.generate(latents).numpy())
+    assert sorted(panels) == ["mask 16x16", "mask 4x4", "mask 8x8"]
+    for maps in panels.values():
+        maps = np.asarray(maps)
+        assert maps.shape == (2, 4, 16, 16)
+        np.testing.assert_allclose(maps, expected, atol=1e-6)   # warm-up 1: every frame fused
+    ablated = tiny_model(tiny_config("twostreamvan", masks=False))
+    assert "motion_masks" not in ablated.explain_views()

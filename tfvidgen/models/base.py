@@ -506,6 +506,15 @@ class VideoGAN(keras.Model):
             return {name: tf.identity(value) for name, value in checked.items()}
 
 
+def upsample_maps(maps, size):
+    """[B, T, h, w] -> [B, T, H, W], nearest (each feature-map cell stays a visible block): the
+    panels of a model's explain views."""
+    b, t = tf.shape(maps)[0], tf.shape(maps)[1]
+    flat = tf.reshape(maps, tf.concat([[b * t], tf.shape(maps)[2:], [1]], 0))
+    resized = tf.image.resize(flat, size, method="nearest")
+    return tf.reshape(resized, tf.concat([[b, t], size], 0))
+
+
 def frame_scores(network, videos, labels=None, **kwargs):
     """[B] mean over frames (and patches) of a frame discriminator's logits on videos
     [B, T, H, W, 3]: differentiable w.r.t. every frame (discriminator_scores)."""

@@ -437,18 +437,10 @@ class G3AN(base.VideoGAN):
         spatial_centre = tf.reshape(spatial[:, :, centre, :], [b, t, h, w])
         spatial_centre /= tf.reduce_max(spatial_centre, axis=[2, 3], keepdims=True)
         size = tf.shape(video)[2:4]
-        return video, {name: _upsample(maps, size) for name, maps in
+        return video, {name: base.upsample_maps(maps, size) for name, maps in
                        (("temporal", middle_query), ("spatial", spatial_centre))}
 
 
 def _recorded(found: dict, axis: str):
     """The one recorded attention weights of `axis` (F-SA's sub-layer named after it)."""
     return next(w for path, w in found.items() if path.split("/")[-1] == axis)
-
-
-def _upsample(maps, size):
-    """[B, T, h, w] -> [B, T, H, W], nearest (each feature-map cell stays a visible block)."""
-    b, t = tf.shape(maps)[0], tf.shape(maps)[1]
-    flat = tf.reshape(maps, tf.concat([[b * t], tf.shape(maps)[2:], [1]], 0))
-    resized = tf.image.resize(flat, size, method="nearest")
-    return tf.reshape(resized, tf.concat([[b, t], size], 0))

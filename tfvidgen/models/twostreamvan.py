@@ -42,8 +42,9 @@ generator phases so a generator update never moves D's state (the contract); the
 is clipped to [-1, 1] at inference (fusion on the RGB output is unnormalised); generalised sizes:
 base map res/8, D_V's temporal padding per the code's for T=10 and fitted for other T; the SGVAN
 ablation (single_generator) feeds FC(e_m) into G_c's FC1 and drops G_m and the fusion, and its
-motion optimizer also trains G_c; with fewer than 4 scales the finest ones are fused. No weight
-decay (the code's 1e-5 is PyTorch-coupled L2; not built), no instance noise (off in the code).
+motion optimizer also trains G_c; with fewer than 4 scales the finest ones are fused. The code's
+weight decay (Adam's coupled L2, 1e-5) is `weight_decay`, off by default (the paper has none) and
+on in the configs that reproduce the code; no instance noise (off in the code).
 """
 
 from __future__ import annotations
@@ -104,6 +105,10 @@ class TwoStreamVANConfig:
     schedule_start: int = 150000       # scheduled sampling 1 -> 0 and lambda5 ramp [C]
     schedule_end: int = 400000
     pretrain_steps: int = 0            # content-only steps first (SynAction: 300k) [P]
+    content_kl_warmup_steps: int = 0   # lambda2 ramps 0 -> lambda2 over steps 0 .. N (SynAction
+                                       # pre-training: 100k) [C]; 0: constant
+    weight_decay: float = 0.0          # the code's Adam weight_decay (1e-5), coupled L2: each
+                                       # phase adds wd/2 * sum w^2 of the weights it updates [C]
     equilibrium: bool = False          # the code's VAE-GAN D/G update gating [C]
     equilibrium_value: float = 0.68
     equilibrium_margin: float = 0.5
@@ -156,8 +161,11 @@ class TwoStreamVANConfig:
         if self.schedule_end <= self.schedule_start or self.video_task_ramp_steps < 1:
             raise ValueError("--model_param schedule_end must exceed schedule_start and "
                              "video_task_ramp_steps must be >= 1")
-        if self.pretrain_steps < 0 or self.warmup_frames < 0:
-            raise ValueError("--model_param pretrain_steps and warmup_frames must be >= 0")
+        if min(self.pretrain_steps, self.warmup_frames, self.content_kl_warmup_steps) < 0:
+            raise ValueError("--model_param pretrain_steps, warmup_frames and "
+                             "content_kl_warmup_steps must be >= 0")
+        if self.weight_decay < 0:
+            raise ValueError(f"--model_param weight_decay={self.weight_decay}: expected >= 0")
         return self
 
 
@@ -212,6 +220,22 @@ def salted_keys(seeds, salt):
     return tf.map_fn(
         lambda s: tf.cast(tf.random.experimental.stateless_fold_in(s, salt), tf.int64),
         tf.cast(seeds, tf.int64), fn_output_signature=tf.TensorSpec([2], tf.int64))
+
+
+_MASK_RECORDINGS: list = []
+
+
+@contextlib.contextmanager
+def recorded_masks():
+    """Collects, for inspection (tfvidgen.explain), every motion mask the content generator
+    blends with inside the block: a list of (scale, mask [B, l, l, 1]) in call order. Eager
+    calls (an eager tf.while_loop runs its body in Python, so a rollout records every step)."""
+    found: list = []
+    _MASK_RECORDINGS.append(found)
+    try:
+        yield found
+    finally:
+        _MASK_RECORDINGS.remove(found)
 
 
 # ---- generator-side networks -------------------------------------------------------------------
@@ -330,6 +354,9 @@ class ContentGenerator(keras.layers.Layer):
         def fuse(scale, h):
             if scale in kernels:
                 w_v, w_h, mask = kernels[scale]
+                if mask is not None:
+                    for found in _MASK_RECORDINGS:
+                        found.append((scale, mask))
                 h = adaptive_conv.blend(adaptive_conv.adaptive_separable_conv(h, w_v, w_h), h,
                                         mask)
             features.append(h)
@@ -664,7 +691,7 @@ class TwoStreamVAN(base.VideoGAN):
         self.image_discriminator = ImageDiscriminator(cfg, name="image_discriminator")
         self.video_discriminator = VideoDiscriminator(cfg, name="video_discriminator")
         # The equilibrium gate's last D BCEs (real, fake) per task: read on the host by
-        # phases(), so not a checkpointed network variable (a resume starts ungated). MEAN:
+        # phases(), so not a network variable; checkpoint() adds them when gating is on. MEAN:
         # written in replica context, the global value is the replica mean.
         object.__setattr__(self, "gate_state", {
             task: tf.Variable(tf.fill([2], cfg.equilibrium_value), trainable=False,
@@ -761,6 +788,14 @@ class TwoStreamVAN(base.VideoGAN):
         self.video_discriminator(video)
         self.image_discriminator(video[:, 0])
 
+    def checkpoint(self, training: bool = True) -> tf.train.Checkpoint:
+        """The base's, plus (training with equilibrium gating) the gate's stored BCEs, so a
+        resumed run gates its first steps as the uninterrupted run would."""
+        checkpoint = super().checkpoint(training)
+        if training and self.cfg.equilibrium:
+            checkpoint.equilibrium_gate = dict(self.gate_state)
+        return checkpoint
+
     # -- schedules --
     def task_at(self, step: int) -> str:
         """The task of `step` (host side): content pre-training, then the curriculum."""
@@ -802,6 +837,13 @@ class TwoStreamVAN(base.VideoGAN):
                          cfg.lambda_motion_kl_start, cfg.lambda_motion_kl_end)
         return eps, kl
 
+    def _content_kl_weight(self):
+        """lambda2, ramped 0 -> lambda2 over the first content_kl_warmup_steps steps [C]."""
+        cfg = self.cfg
+        if not cfg.content_kl_warmup_steps:
+            return tf.constant(cfg.lambda_content_kl)
+        return linear_ramp(self.step, 0, cfg.content_kl_warmup_steps, 0.0, cfg.lambda_content_kl)
+
     # -- phases --
     # Not autograph-converted: plain Python control flow on static values only (conversion
     # cost ~20% of the trace).
@@ -816,7 +858,13 @@ class TwoStreamVAN(base.VideoGAN):
                     if other != phase:
                         stack.enter_context(self.tape_for(context, other))
                 context[task] = getattr(self, f"_{task}_forward")(batch)
-        return getattr(self, f"_{task}_{role}_loss")(batch, context[task])
+        total, logs = getattr(self, f"_{task}_{role}_loss")(batch, context[task])
+        if self.cfg.weight_decay:
+            # PyTorch Adam's weight_decay: gradient + wd * w, i.e. wd/2 * sum w^2 in the loss
+            variables = self.optimizer_variables(self.PHASES[phase])
+            total += 0.5 * self.cfg.weight_decay * tf.add_n(
+                [tf.reduce_sum(tf.square(tf.convert_to_tensor(v))) for v in variables])
+        return total, logs
 
     def _labels(self, batch):
         return batch.get("label") if self.cfg.conditional else None
@@ -870,8 +918,12 @@ class TwoStreamVAN(base.VideoGAN):
     def _content_encoder_loss(self, batch, fwd):
         kl = kl_divergence(fwd["mu"], fwd["logvar"])
         recon = mse(fwd["recon"], fwd["real"])
-        total = self.cfg.lambda_content_kl * kl + self.cfg.lambda_recon * recon
-        return total, {"content_kl": kl, "content_mse": recon, "content_encoder_total": total}
+        kl_weight = self._content_kl_weight()
+        total = kl_weight * kl + self.cfg.lambda_recon * recon
+        logs = {"content_kl": kl, "content_mse": recon, "content_encoder_total": total}
+        if self.cfg.content_kl_warmup_steps:
+            logs["content_kl_weight"] = kl_weight
+        return total, logs
 
     def _content_generator_loss(self, batch, fwd):
         recon = mse(fwd["recon"], fwd["real"])
@@ -1066,6 +1118,28 @@ class TwoStreamVAN(base.VideoGAN):
         return {"video_discriminator": tf.reshape(tf.cast(video_logits, tf.float32), [-1]),
                 "image_discriminator": base.frame_scores(self.image_discriminator, videos,
                                                             training=False)}
+
+    def explain_views(self) -> dict:
+        if not self.cfg.fused_scales or not self.cfg.masks:
+            return {}
+        return {"motion_masks": ("TwoStreamVAN's motion masks M of the sampling generator, one "
+                                 "panel per fusion scale (paper Fig. 8): where the adapted map "
+                                 "replaces the content map (1) or the content passes (0); frame "
+                                 "0 of an unwarmed video has none",
+                                 self._motion_mask_view)}
+
+    def _motion_mask_view(self, inputs):
+        with recorded_masks() as found:
+            video = self.sampling_generator(inputs, training=False)
+        cfg, size = self.cfg, tf.shape(video)[2:4]
+        panels = {}
+        for scale in cfg.fused_scales:
+            steps = [tf.cast(m[..., 0], tf.float32) for s, m in found if s == scale]
+            # frame 0 comes from the content stream alone: no mask
+            masks = tf.stack([tf.zeros_like(steps[0])] + steps, axis=1)[:, cfg.warmup_frames:]
+            side = cfg.base_size * 2 ** scale
+            panels[f"mask {side}x{side}"] = base.upsample_maps(masks, size)
+        return video, panels
 
     # -- serving --
     #: longest video the num_frames endpoint generates

@@ -106,7 +106,8 @@ _TRAIN_SETUPS = {
 
 
 def _quickstart_setup(key: str) -> tuple:
-    """(model, resolution, frames, model params, batch) of configs/<key>_quickstart.cfg."""
+    """(model, resolution, frames, model params, batch, train steps) of
+    configs/<key>_quickstart.cfg."""
     path = os.path.join(os.path.dirname(__file__), "..", "configs", f"{key}_quickstart.cfg")
     values, params = {}, {}
     for line in open(path):
@@ -120,7 +121,7 @@ def _quickstart_setup(key: str) -> tuple:
     from tfvidgen import models
     params = models.parse_model_params(key, [f"{k}={v}" for k, v in params.items()])
     return (key, int(values["resolution"]), int(values["num_frames"]), params,
-            int(values["batch_size"]))
+            int(values["batch_size"]), int(values["train_steps"]))
 
 
 for _key in ("inmodegan", "mvt_tsa", "twostreamvan", "dual_mtgan"):
@@ -150,8 +151,9 @@ def bench_train(seconds: float, precisions: list[str], with_jit: bool) -> list[s
     for name, setup in _TRAIN_SETUPS.items():
         if _SETUPS.value and not any(word in name for word in _SETUPS.value):
             continue
-        key, res, frames, params, batch_size = (_quickstart_setup(setup)
-                                                if isinstance(setup, str) else setup)
+        key, res, frames, params, batch_size, *steps = (_quickstart_setup(setup)
+                                                        if isinstance(setup, str) else setup)
+        horizon = steps[0] if steps else 1000       # the run's steps (quickstarts), else 1000
         paper = "paper" in name
         for precision in precisions:
             for jit in (False, True) if with_jit and not paper else (False,):
@@ -164,8 +166,8 @@ def bench_train(seconds: float, precisions: list[str], with_jit: bool) -> list[s
                 make_data = pipeline.TRAINING_DATA[model.TRAINING_DATA]
                 batch = next(iter(make_data(config.data, batch_size, 0,
                                             real_batches=model.real_batches_per_step())))
-                # Every distinct phase tuple of the first 1000 steps, with its share of steps.
-                schedule = [tuple(model.phases(s)) for s in range(1000)]
+                # Every distinct phase tuple of the run, with its share of steps.
+                schedule = [tuple(model.phases(s)) for s in range(horizon)]
                 for phases in dict.fromkeys(schedule):
                     share = schedule.count(phases) / len(schedule)
                     step = tf.function(lambda b, p=phases: model.train_step(b, p),
@@ -284,29 +286,33 @@ def bench_fvd(seconds: float) -> list[str]:
 
 
 _ADAPTIVE_MEMORY = """
-import resource, sys, tensorflow as tf
+import sys, tensorflow as tf
 from tfvidgen.layers import adaptive_conv
 n, jit = int(sys.argv[1]), sys.argv[2] == "1"
 shapes = [(16, s, s, c) for s, c in %s]
 maps = [tf.random.normal(shape) for shape in shapes]
-kernels = [(tf.random.normal([*shape[:3], max(n, 1)]), tf.random.normal([*shape[:3], max(n, 1)]))
+kernels = [(tf.random.normal([*shape[:3], n]), tf.random.normal([*shape[:3], n]))
            for shape in shapes]
-if n == 0:                     # the baseline: TensorFlow and the inputs, no convolution
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    sys.exit()
+def status(field):
+    return next(int(line.split()[1]) for line in open("/proc/self/status")
+                if line.startswith(field + ":")) / 1024
 def step():
     with tf.GradientTape() as tape:
         tape.watch(maps)
         loss = tf.add_n([tf.reduce_sum(adaptive_conv.adaptive_separable_conv(h, v, w, jit=jit))
                          for h, (v, w) in zip(maps, kernels)])
-    return tape.gradient(loss, maps)
-for _ in range(3):
-    step()
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return [g.numpy() for g in tape.gradient(loss, maps)]
+# TensorFlow keeps freed buffers, so the first call is the one whose growth shows the working
+# set (it includes tracing and, for XLA, compiling)
+before = status("VmRSS")
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")                         # resets the peak (VmHWM) to the current RSS
+step()
+print(status("VmHWM") - before)
 """
 
 
-def bench_adaptive_conv(seconds: float) -> list[str]:
+def bench_adaptive_conv(seconds: float, timing: bool = True) -> list[str]:
     """TwoStreamVAN's fusion op at the four Weizmann-size scales (batch 16, gf_dim 16: the maps
     G_c fuses), kernel sizes 3/5/7: forward and forward+backward, XLA-compiled (training) and
     plain (the exported path); peak memory of all four scales' forward+backward per process."""
@@ -318,7 +324,7 @@ def bench_adaptive_conv(seconds: float) -> list[str]:
 
     scales = [(8, 16), (16, 128), (32, 32), (64, 3)]          # (side, channels) at gf_dim 16
     rows = []
-    for n in (3, 5, 7):
+    for n in (3, 5, 7) if timing else ():
         for side, channels in scales:
             h = tf.random.normal([16, side, side, channels])
             w_v, w_h = (tf.random.normal([16, side, side, n]) for _ in range(2))
@@ -345,13 +351,11 @@ def bench_adaptive_conv(seconds: float) -> list[str]:
                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
                              cwd=os.path.join(os.path.dirname(__file__), ".."))
         return float(out.stdout.split()[-1])
-    baseline = peak_mb(0, False)
     for n in (3, 5, 7):
         for jit in (True, False):
             rows.append(f"| adaptive conv n={n}, all four scales, forward+backward, "
                         f"{'XLA' if jit else 'plain'} | batch 16 | peak RSS "
-                        f"+{peak_mb(n, jit) - baseline:.0f} MB over TensorFlow and the inputs "
-                        f"({baseline:.0f} MB) |")
+                        f"+{peak_mb(n, jit):.0f} MB in the first call (incl. trace/compile) |")
             print(rows[-1], file=sys.stderr, flush=True)
     return rows
 

@@ -241,10 +241,11 @@ _TWO_REPLICAS = textwrap.dedent("""
             # Round-off in a gradient scales with the gradient, not with the weight: a loss
             # weighted 1e4 (TwoStreamVAN's L2) moves weights by ~1e3 under SGD, and merely
             # reordering the batch on ONE device then changes them by ~4e-5 of that. So the
-            # tolerance has a term relative to the update; a wrong cross-replica sum or a
-            # missing replica's contribution is off by O(1) of the update and still fails.
+            # tolerance has a term relative to the update: 2e-3 (with 1e-3, TwoStreamVAN's video
+            # step used 34% / 43% of the tolerance with oneDNN on / off). A wrong cross-replica
+            # sum or a missing replica's contribution is off by O(1) of the update: still fails.
             update = float(np.abs(a.numpy() - start).max())
-            tolerance = 3e-5 + 1e-3 * update + 1e-4 * np.abs(a.numpy())
+            tolerance = 3e-5 + 2e-3 * update + 1e-4 * np.abs(a.numpy())
             used = float((np.abs(a.numpy() - b.numpy()) / tolerance).max())
             worst = max(worst, (used, a.path))
             np.testing.assert_array_less(np.abs(a.numpy() - b.numpy()), tolerance,

@@ -46,12 +46,12 @@ def _first_line(error: BaseException) -> str:
     return text.strip().splitlines()[0][:300]
 
 
-def restore_newest(checkpoint: tf.train.Checkpoint, ckpt_dir: str, verify, warn) -> str | None:
-    """Restores the newest readable checkpoint of ckpt_dir into `checkpoint`.
+def restore_newest(restore, ckpt_dir: str, warn) -> str | None:
+    """Restores the newest readable checkpoint of ckpt_dir.
 
     Args:
-      verify: called with the restore status; raises if the restore is incomplete (e.g.
-        `lambda s: s.assert_consumed()` for training).
+      restore: called with a checkpoint prefix; restores it and raises if the restore is
+        incomplete (e.g. `lambda p: checkpoint.restore(p).assert_consumed()` for training).
       warn: receives one line per checkpoint skipped.
     Returns:
       the restored prefix, or None when ckpt_dir holds no checkpoint.
@@ -62,7 +62,7 @@ def restore_newest(checkpoint: tf.train.Checkpoint, ckpt_dir: str, verify, warn)
     failures = []
     for step, prefix in candidates:
         try:
-            verify(checkpoint.restore(prefix))
+            restore(prefix)
         except _RESTORE_ERRORS as e:
             failures.append(f"{os.path.basename(prefix)}: {_first_line(e)}")
             warn(f"warning: checkpoint {prefix} cannot be restored ({_first_line(e)}); "

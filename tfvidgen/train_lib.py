@@ -122,8 +122,9 @@ def run(config: Config, flags_writer=None) -> dict:
         checkpoint = model.checkpoint()
     ckpt_dir = os.path.join(workdir, CHECKPOINT_DIR)
     resumed_from = None
-    restored = checkpoints.restore_newest(checkpoint, ckpt_dir, lambda s: s.assert_consumed(),
-                                          warn=lambda line: print(line, flush=True))
+    restored = checkpoints.restore_newest(
+        lambda prefix: model.restore_for_training(checkpoint, prefix, log=print), ckpt_dir,
+        warn=lambda line: print(line, flush=True))
     if restored:
         for prefix in checkpoints.set_aside(ckpt_dir, restored) if chief else ():
             print(f"warning: moved unreadable {prefix} to {ckpt_dir}/unreadable/", flush=True)

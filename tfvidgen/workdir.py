@@ -44,13 +44,14 @@ def load_for_inference(workdir: str):
     info = info or pipeline.dataset_info(config.data)
     model = models.build(config, info["num_classes"], training=False)
 
-    def verify(status):
+    checkpoint = model.checkpoint(training=False)
+
+    def restore(prefix):
         # Every variable of the inference model (generator, EMA copy, discriminators, encoders)
         # must come from the checkpoint; only the optimizers' values are left unused.
-        status.assert_existing_objects_matched().expect_partial()
+        checkpoint.restore(prefix).assert_existing_objects_matched().expect_partial()
 
-    latest = checkpoints.restore_newest(model.checkpoint(training=False),
-                                        os.path.join(workdir, CHECKPOINT_DIR), verify,
+    latest = checkpoints.restore_newest(restore, os.path.join(workdir, CHECKPOINT_DIR),
                                         warn=lambda line: print(line, flush=True))
     if latest is None:
         raise FileNotFoundError(f"--workdir={workdir!r} has no checkpoint yet")

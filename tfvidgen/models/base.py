@@ -278,6 +278,12 @@ class VideoGAN(keras.Model):
         optimizers = self.optimizers if training else {}
         return tf.train.Checkpoint(step=self.step, **self.checkpoint_items(), **optimizers)
 
+    def restore_for_training(self, checkpoint: tf.train.Checkpoint, prefix: str, log) -> None:
+        """Restores `prefix` into checkpoint() and raises unless every value came back (the run
+        resumes exactly). A model whose checkpoint gained an item overrides this to accept
+        checkpoints written before (saying so through `log`)."""
+        checkpoint.restore(prefix).assert_consumed()
+
     def update_ema(self) -> None:
         """EMA of every declared copy; call in cross-replica context after each step."""
         decay = self.train_cfg.ema_decay

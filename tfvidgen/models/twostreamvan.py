@@ -27,7 +27,7 @@ Encoders never receive adversarial gradients; six Adam optimizers [C]. Loss form
 MSE = mean, KL = -0.5 sum_dims(1 + logvar - mu^2 - e^logvar) batch-mean against N(0, I) (the class
 enters by one-hot concatenation: E_c/E_m heads, trajectory FC, G_c FC1) [C].
 
-Schedules (all offset by pretrain_steps, content-only pre-training [P]):
+Schedules (offset by pretrain_steps, content-only pre-training [P]; the content-KL warm-up is not):
 - curriculum "paper": content : motion = 3 : 2 deterministically (step % 5 < 3), motion = video
   task with scheduled sampling [P]. "code": content with probability content_probability (0.6),
   else video with probability ramping video_task_start -> video_task_end over
@@ -795,6 +795,17 @@ class TwoStreamVAN(base.VideoGAN):
         if training and self.cfg.equilibrium:
             checkpoint.equilibrium_gate = dict(self.gate_state)
         return checkpoint
+
+    def restore_for_training(self, checkpoint, prefix, log) -> None:
+        stored = {name.split("/")[0] for name, _ in tf.train.list_variables(prefix)}
+        if self.cfg.equilibrium and "equilibrium_gate" not in stored:
+            # Written before the gate was checkpointed: all else must match; the gate starts
+            # open (its initial BCEs), as such a run did on every resume.
+            super().checkpoint(training=True).restore(prefix).assert_consumed()
+            log(f"note: {prefix} holds no equilibrium gate state (written by an older "
+                f"tfvidgen): the gate starts open")
+            return
+        super().restore_for_training(checkpoint, prefix, log)
 
     # -- schedules --
     def task_at(self, step: int) -> str:

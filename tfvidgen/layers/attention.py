@@ -10,11 +10,10 @@ the axes (scrambling channels/time); here the fold-back is the exact inverse of 
 
 from __future__ import annotations
 
-import contextlib
-
 import keras
 import tensorflow as tf
 
+from tfvidgen.layers import recording
 from tfvidgen.layers import spectral_norm as sn
 
 __all__ = ["AxisSelfAttention", "FactorizedSelfAttention", "recorded_attention"]
@@ -22,17 +21,11 @@ __all__ = ["AxisSelfAttention", "FactorizedSelfAttention", "recorded_attention"]
 _RECORDINGS: list = []
 
 
-@contextlib.contextmanager
 def recorded_attention():
     """Collects, for inspection (tfvidgen.explain), the attention weights of every
     AxisSelfAttention called inside the block: {layer path: weights}, temporal [B, H, W, Tq, Tk]
     and spatial [B, T, Hq*Wq, Hk*Wk] (queries attend over keys; rows sum to 1). Eager calls."""
-    found: dict = {}
-    _RECORDINGS.append(found)
-    try:
-        yield found
-    finally:
-        _RECORDINGS.remove(found)
+    return recording.recording(_RECORDINGS, {})
 
 
 @keras.saving.register_keras_serializable(package="tfvidgen")

@@ -9,6 +9,7 @@ A model is a keras.Model built from its frozen config `self.cfg` (with `conditio
   optimizer_specs()  {checkpoint name: OptimizerSpec(networks, ...)}: what each optimizer updates,
                which TrainConfig rate it uses (logged, re-applied on resume) and how it is made
                (any Keras optimizer; static lr/beta scaling for lazy regularisation).
+               ImageVideoGAN declares both for the common generator + image D + video D layout.
   inputs()     [Input(name, role, shape, dtype, salt)]: roles appearance, motion, noise
                (N(0, 1) per example from (seed, salt)), label, image, video, num_frames and
                control (given by the caller).
@@ -510,6 +511,24 @@ class VideoGAN(keras.Model):
                     message=f"{spec.name} must have |values| <= {bound:g}"))
         with tf.control_dependencies(deps):
             return {name: tf.identity(value) for name, value in checked.items()}
+
+
+class ImageVideoGAN(VideoGAN):
+    """The common layout: `generator` (+ `ema_generator`), `image_discriminator` and
+    `video_discriminator`, one Adam for G and one for both Ds (Adam is per-parameter: equal to
+    separate ones). Item and optimizer names are those of existing workdirs: do not rename; the
+    order of the Ds is the order of the D optimizer's slots in checkpoints."""
+
+    def networks(self) -> dict:
+        return {"generator": Network("generator", "generator"),
+                "ema_generator": Network("ema", "ema_generator", source="generator"),
+                "image_discriminator": Network("discriminator", "discriminators"),
+                "video_discriminator": Network("discriminator", "discriminators")}
+
+    def optimizer_specs(self) -> dict:
+        return {"g_optimizer": OptimizerSpec(("generator",), "g_lr", "generator", name="g_adam"),
+                "d_optimizer": OptimizerSpec(("video_discriminator", "image_discriminator"),
+                                             "d_lr", "discriminator", name="d_adam")}
 
 
 def upsample_maps(maps, size):

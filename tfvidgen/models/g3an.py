@@ -313,7 +313,7 @@ class G3ANTemporalPyramidDiscriminator(keras.Model):
         return {**super().get_config(), "cfg": dataclasses.asdict(self.cfg)}
 
 
-class G3AN(base.VideoGAN):
+class G3AN(base.ImageVideoGAN):
     """Trainable G3AN; see the module docstring for the paper and every departure.
 
     Phases: d_main (D_V and D_I on detached fakes), then g_main (G through the updated D, on the
@@ -336,21 +336,6 @@ class G3AN(base.VideoGAN):
             G3ANTemporalPyramidDiscriminator(cfg, name="video_discriminator")
             if cfg.video_discriminator == "tpd"
             else G3ANVideoDiscriminator(cfg, name="video_discriminator"))
-
-    def networks(self) -> dict:
-        # Checkpoint item names are those of every existing workdir: do not rename.
-        return {"generator": base.Network("generator", "generator"),
-                "ema_generator": base.Network("ema", "ema_generator", source="generator"),
-                "image_discriminator": base.Network("discriminator", "discriminators"),
-                "video_discriminator": base.Network("discriminator", "discriminators")}
-
-    def optimizer_specs(self) -> dict:
-        # One Adam for D_V and D_I (Adam is per-parameter: equal to the code's two). The order
-        # of `networks` is the order of the optimizer's slots in checkpoints.
-        return {"g_optimizer": base.OptimizerSpec(("generator",), "g_lr", "generator",
-                                                  name="g_adam"),
-                "d_optimizer": base.OptimizerSpec(("video_discriminator", "image_discriminator"),
-                                                  "d_lr", "discriminator", name="d_adam")}
 
     def inputs(self) -> list:
         declared = [base.Input("z_appearance", "appearance", (self.cfg.z_appearance,),

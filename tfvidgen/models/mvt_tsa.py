@@ -403,7 +403,7 @@ def motion_similarity(fake_flows, real_flows, fake_labels=None, real_labels=None
     return tf.reduce_sum(cosine * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
 
 
-class MVTTSA(base.VideoGAN):
+class MVTTSA(base.ImageVideoGAN):
     """Trainable MVT-TSA; see the module docstring for the paper, the code and every departure.
 
     Phases: d_step_0 .. d_step_{d_steps-1} (each on its own real batch and fresh fakes), then
@@ -427,19 +427,6 @@ class MVTTSA(base.VideoGAN):
     def PHASES(self) -> dict:  # noqa: N802  (the contract's name)
         return {**{f"d_step_{i}": "d_optimizer" for i in range(self.cfg.d_steps)},
                 "g_main": "g_optimizer"}
-
-    def networks(self) -> dict:
-        return {"generator": base.Network("generator", "generator"),
-                "ema_generator": base.Network("ema", "ema_generator", source="generator"),
-                "image_discriminator": base.Network("discriminator", "discriminators"),
-                "video_discriminator": base.Network("discriminator", "discriminators")}
-
-    def optimizer_specs(self) -> dict:
-        # One Adam for GRU + G and one for both Ds: per-parameter, equal to the code's four.
-        return {"g_optimizer": base.OptimizerSpec(("generator",), "g_lr", "generator",
-                                                  name="g_adam"),
-                "d_optimizer": base.OptimizerSpec(("video_discriminator", "image_discriminator"),
-                                                  "d_lr", "discriminator", name="d_adam")}
 
     def inputs(self) -> list:
         declared = [base.Input("z", "noise", (self.cfg.z_dim,), salt=_SALT_Z)]

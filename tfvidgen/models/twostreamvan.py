@@ -57,9 +57,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfvidgen import losses
 from tfvidgen.config import TrainConfig
-from tfvidgen.layers import adaptive_conv, conv, convlstm, noise
+from tfvidgen.layers import adaptive_conv, conv, convlstm, noise, recording
 from tfvidgen.models import base
 
 __all__ = ["TwoStreamVANConfig", "TwoStreamVANGenerator", "TwoStreamVAN", "kl_divergence"]
@@ -225,17 +224,11 @@ def salted_keys(seeds, salt):
 _MASK_RECORDINGS: list = []
 
 
-@contextlib.contextmanager
 def recorded_masks():
     """Collects, for inspection (tfvidgen.explain), every motion mask the content generator
     blends with inside the block: a list of (scale, mask [B, l, l, 1]) in call order. Eager
     calls (an eager tf.while_loop runs its body in Python, so a rollout records every step)."""
-    found: list = []
-    _MASK_RECORDINGS.append(found)
-    try:
-        yield found
-    finally:
-        _MASK_RECORDINGS.remove(found)
+    return recording.recording(_MASK_RECORDINGS, [])
 
 
 # ---- generator-side networks -------------------------------------------------------------------

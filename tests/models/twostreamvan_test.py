@@ -3,14 +3,15 @@ schedules, the in-graph ramps, the rollout (warm-up, any length), ablations, lea
 serving endpoints of an exported SavedModel."""
 
 import dataclasses
+import os
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import tiny_config, tiny_model
-from tfvidgen import export
+from tests.helpers import REPO, tiny_config, tiny_model
+from tfvidgen import export, models
 from tfvidgen.config import TrainConfig
 from tfvidgen.data import pipeline
 from tfvidgen.layers import adaptive_conv
@@ -76,12 +77,14 @@ def _bare(**params):
 def test_paper_schedule_is_3_to_2_after_content_pretraining():
     model = _bare(pretrain_steps=7)
     tasks = [model.task_at(s) for s in range(107)]
-    assert tasks[:7] == ["content"] * 7
+    assert tasks[:7] == ["pretrain"] * 7
     assert tasks[7:17] == ["content"] * 3 + ["video"] * 2 + ["content"] * 3 + ["video"] * 2
     assert tasks[7:].count("content") == 60 and tasks[7:].count("video") == 40
-    assert model.phases(0) == ("content_d", "content_encoder", "content_generator")
+    assert model.phases(0) == ("pretrain_encoder", "pretrain_generator")
+    assert model.phases(7) == ("content_d", "content_encoder", "content_generator")
     assert model.phases(10) == ("video_d", "video_encoder", "video_generator")
-    assert set(model.PHASES) == {p for t in ("content", "video") for p in tsv._TASK_PHASES[t]}
+    assert set(model.PHASES) == {p for t in ("pretrain", "content", "video")
+                                 for p in tsv._TASK_PHASES[t]}
     assert model.PHASES["video_encoder"] == "motion_encoder_optimizer"
 
 
@@ -95,7 +98,8 @@ def test_code_curriculum_is_a_seeded_hash_with_a_rising_video_share():
     assert early.count("video") / len(early) < 0.4 < 0.8 < late.count("video") / len(late)
     other = _bare(curriculum="code", curriculum_seed=1)
     assert tasks[:200] != [other.task_at(s) for s in range(200)]
-    assert set(model.PHASES) == set(tsv._PHASE_OPTIMIZERS)
+    assert set(model.PHASES) == {p for t in ("content", "pred", "video")
+                                 for p in tsv._TASK_PHASES[t]}
 
 
 def test_equilibrium_gating_skips_d_or_g_from_the_stored_bce():
@@ -292,7 +296,7 @@ def test_equilibrium_gate_is_checkpointed_so_a_resume_gates_the_same_way(tmp_pat
     b = tiny_model(config)
     assert b.phases(0) == tsv._TASK_PHASES["content"]        # fresh: ungated
     b.checkpoint().restore(path).assert_consumed()
-    for task in tsv._TASK_PHASES:
+    for task in tsv._GATED_TASKS:
         np.testing.assert_array_equal(b.gate_state[task].numpy(), a.gate_state[task].numpy())
     assert [b.phases(s) for s in range(5)] == [a.phases(s) for s in range(5)]
     assert b.phases(0) == ("content_encoder", "content_generator")
@@ -353,3 +357,142 @@ def test_resume_accepts_a_checkpoint_written_before_the_gate_was_stored(tmp_path
         str(tmp_path / "no_optimizers"))
     with pytest.raises(AssertionError):
         b.restore_for_training(b.checkpoint(), no_optimizers, log=lines.append)
+
+
+def _config_model_params(name):
+    """--model_param values of configs/<name>.cfg, nested flagfiles followed (the last wins)."""
+    params = {}
+
+    def read(path):
+        for line in open(os.path.join(REPO, path)):
+            line = line.strip()
+            if line.startswith("--flagfile="):
+                read(line[len("--flagfile="):])
+            elif line.startswith("--model_param="):
+                key, _, value = line[len("--model_param="):].partition("=")
+                params[key] = value
+    read(f"configs/{name}.cfg")
+    return models.parse_model_params("twostreamvan", [f"{k}={v}" for k, v in params.items()])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_video_motion_kl_is_the_codes_mean_over_steps_or_the_papers_sum(reduction):
+    """The code's kl_loss averages over all B x (T-1) (example, step) rows: with Table 6's lambda5
+    (2 -> 20) a sum over the T-1 steps would weigh the KL (T-1) = 9 times more at T = 10."""
+    config = tiny_config("twostreamvan", motion_kl_reduction=reduction)
+    model = tiny_model(config)
+    batch = _batch(config)
+    gt = model._ground_truth(batch)
+    m, steps = model.cfg.motion_dim, config.data.num_frames - 1
+    rows = float(tsv.kl_divergence(tf.reshape(gt["mu_m"], [-1, m]),
+                                   tf.reshape(gt["logvar_m"], [-1, m])))
+    logs = model.train_step(batch, ("video_encoder",))
+    expected = rows * (steps if reduction == "sum" else 1)
+    np.testing.assert_allclose(float(logs["video_kl"]), expected, rtol=1e-5)
+    np.testing.assert_allclose(
+        float(logs["video_encoder_total"]),
+        2.0 * expected + 1e4 * float(logs["video_mse"]) + 100.0 * float(logs["video_scale"]),
+        rtol=1e-5)
+
+
+def test_configs_say_which_motion_kl_reduction_they_use():
+    """The official configuration (Weizmann, and MUG / SynAction built on it) uses the code's mean;
+    so do the others, and every config says so."""
+    assert tsv.TwoStreamVANConfig().motion_kl_reduction == "mean"
+    for name in ("weizmann", "mug", "synaction", "synthetic", "quickstart"):
+        assert _config_model_params(f"twostreamvan_{name}")["motion_kl_reduction"] == "mean"
+
+
+def test_content_pretraining_is_the_vae_alone_and_leaves_the_discriminators_untouched():
+    """Pre-training [P][C]: E_c on lambda2 KL + lambda1 MSE, G_c on lambda1 MSE; D_I is never run
+    (weights and BN statistics unchanged), its optimizer never steps, the gate is not written."""
+    config = tiny_config("twostreamvan", pretrain_steps=2, equilibrium=True)
+    model = tiny_model(config)
+    assert [model.phases(s) for s in range(3)] == [("pretrain_encoder", "pretrain_generator")] * 2 \
+        + [tsv._TASK_PHASES["content"]]
+    d_vars = model.image_discriminator.variables + model.video_discriminator.variables
+    d_before = [v.numpy().copy() for v in d_vars]
+    gate = {t: v.numpy().copy() for t, v in model.gate_state.items()}
+    iterations = {k: int(o.iterations) for k, o in model.optimizers.items()}
+    logs = model.train_step(_batch(config))                 # step 0: pre-training
+    assert all(np.array_equal(a, v.numpy()) for a, v in zip(d_before, d_vars))
+    assert {k for k, o in model.optimizers.items() if int(o.iterations) != iterations[k]} == {
+        "content_encoder_optimizer", "content_generator_optimizer"}
+    assert all(np.array_equal(gate[t], v.numpy()) for t, v in model.gate_state.items())
+    assert set(logs) == {"content_kl", "content_mse", "content_encoder_total",
+                         "pretrain_generator_total"}
+    kl, recon = float(logs["content_kl"]), float(logs["content_mse"])
+    np.testing.assert_allclose(float(logs["content_encoder_total"]), 7.0 * kl + 1e4 * recon,
+                               rtol=1e-5)
+    np.testing.assert_allclose(float(logs["pretrain_generator_total"]), 1e4 * recon, rtol=1e-5)
+    # the former behaviour on request: the content VAE-GAN task from step 0
+    adversarial = _bare(pretrain_steps=2, pretrain_adversarial=True)
+    assert adversarial.phases(0) == tsv._TASK_PHASES["content"]
+    assert not any(p.startswith("pretrain") for p in adversarial.PHASES)
+
+
+def _mean_bce(logits, target):
+    logits = tf.cast(logits, tf.float32)
+    return float(tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+        tf.fill(tf.shape(logits), target), logits)))
+
+
+@pytest.mark.parametrize("task, prior_weight", [("content", 1.0), ("content", 0.1),
+                                                ("pred", 0.1), ("video", 0.1)])
+def test_equilibrium_gate_fake_cost_mixes_the_reconstruction_and_prior_bce(task, prior_weight):
+    """The code's gate: real cost BCE(D(x), 1); fake cost mean(BCE(x~), BCE(x_p)) for pred and
+    video, mean(2 (1 - w) BCE(x~), 2 w BCE(x_p)) for content (w = prior_weight: x_p's alone at
+    w = 1). Stored by the D phase (D in training mode, before its update) and by the generator
+    phase (D's moving statistics, after it)."""
+    config = tiny_config("twostreamvan", curriculum="code", conditional=True, equilibrium=True,
+                         prior_weight=prior_weight)
+    model = tiny_model(config)
+    batch = _batch(config)
+    fwd = getattr(model, f"_{task}_forward")(batch)         # what the step's forward recomputes
+    if task == "video":
+        real, score = batch["video"], lambda x, t: model.video_discriminator(x, training=t)[0]
+    else:
+        real, score = fwd["real"], lambda x, t: model.image_discriminator(x, training=t)
+    share = prior_weight if task == "content" else 0.5
+
+    def expected(training):
+        return [_mean_bce(score(real, training), 1.0),
+                (1 - share) * _mean_bce(score(fwd["recon"], training), 0.0)
+                + share * _mean_bce(score(fwd["prior"], training), 0.0)]
+    want = expected(True)
+    model.train_step(batch, (f"{task}_d",))
+    np.testing.assert_allclose(model.gate_state[task].numpy(), want, rtol=1e-5)
+    want = expected(False)
+    model.train_step(batch, (f"{task}_encoder", f"{task}_generator"))
+    np.testing.assert_allclose(model.gate_state[task].numpy(), want, rtol=1e-5)
+
+
+def test_scheduled_sampling_draws_once_per_step_for_the_whole_batch(monkeypatch):
+    """The code draws random.random() once per rollout step (content and history separately, v~
+    and v_p separately) for the whole batch, not once per example."""
+    config = tiny_config("twostreamvan", schedule_start=0, schedule_end=2)
+    model = tiny_model(config)
+    model.step.assign(1)                                    # eps = 0.5
+    seen = []
+    rollout = model._video_rollout
+
+    def spy(gt, labels, eps_at, teacher, scored):
+        seen.append(np.stack([np.asarray(t) for t in teacher], 1))     # [2B, T-1, 2]
+        return rollout(gt, labels, eps_at, teacher, scored)
+    monkeypatch.setattr(model, "_video_rollout", spy)
+    logs = model.train_step(_batch(config), ("video_encoder",))
+    assert float(logs["teacher_probability"]) == 0.5
+    (draws,) = seen
+    size = config.train.batch_size
+    assert draws.shape == (2 * size, 3, 2)
+    for half in (draws[:size], draws[size:]):
+        np.testing.assert_array_equal(half, np.broadcast_to(half[:1], half.shape))
+    # a function of the step alone (every replica draws the same), about eps of them true
+    per_step = np.stack([model._teacher_draws(3, 0.5).numpy() for _ in range(2)])
+    assert (per_step[0] == per_step[1]).all()
+    np.testing.assert_array_equal(per_step[0], draws[::size])
+    many = []
+    for step in range(40):
+        model.step.assign(step)
+        many.append(model._teacher_draws(3, 0.5).numpy())
+    assert 0.35 < np.mean(many) < 0.65

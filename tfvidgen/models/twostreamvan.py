@@ -13,14 +13,19 @@ Two VAE-GAN streams generate a video frame by frame, class-conditionally (one-ho
 - video D_V (3D, MoCoGAN-style) with 1 + K outputs: real/fake logit and class logits [P][C].
 
 Training tasks (each one step = one task, chosen on the host by phases(step)):
+- pretrain (the first pretrain_steps): the content VAE alone on one random frame, E_c on lambda1
+  MSE + lambda2 KL, G_c on lambda1 MSE; no D_I, no prior sample [P: "the image reconstruction
+  task"][C]. pretrain_adversarial=True runs the content task instead [I].
 - content: VAE-GAN on one random frame: E_c gets lambda1 MSE + lambda2 KL, G_c gets lambda1 MSE +
   image_adv_weight * BCE on x~ and prior_weight * on x_p, D_I real vs x~ and x_p [P][C].
 - video: 10-frame rollout with scheduled sampling (ground truth fed to E_c and as history with
-  probability eps(step), linear 1 -> 0) from the content reconstruction of frame 0 [P][C]: v~ with
-  eps_m from q(z_m|dx_t, k), v_p with eps_m ~ N(0, I) [C]; E_m gets lambda5(step) sum_t KL +
-  lambda4 MSE + lambda3 scale-feature MSE / (T-1); the motion generator lambda4 MSE + BCE(D_V) on
-  v~ and v_p + class CE + the scale term; D_V real vs v~, v_p + class CE [P]. The content stream is
-  frozen (not updated) in motion tasks [P][C].
+  probability eps(step), linear 1 -> 0, one draw per step for the whole batch [C]) from the
+  content reconstruction of frame 0 [P][C]: v~ with eps_m from q(z_m|dx_t, k), v_p with
+  eps_m ~ N(0, I) [C]; E_m gets lambda5(step) KL + lambda4 MSE + lambda3 scale-feature MSE / (T-1);
+  the motion generator lambda4 MSE + BCE(D_V) on v~ and v_p + class CE + the scale term; D_V real
+  vs v~, v_p + class CE [P]. The motion KL (motion_kl_reduction) is the code's mean over the
+  B x (T-1) steps by default [C], the reduction Table 6's lambda5 were tuned with; "sum" is Eq. 5's
+  literal sum_t, (T-1) times larger [P]. The content stream is frozen in motion tasks [P][C].
 - pred (code curriculum only): one-step prediction of x_t with full GT history, judged by D_I
   (weight image_adv_weight), its own KL weight lambda_pred_kl [C].
 Encoders never receive adversarial gradients; six Adam optimizers [C]. Loss forms as in the code:
@@ -35,7 +40,9 @@ Schedules (offset by pretrain_steps, content-only pre-training [P]; the content-
 - scheduled sampling eps and the motion KL lambda5 ramp linearly over
   [schedule_start, schedule_end] (code: 150k -> 400k) [C]; read in-graph from self.step.
 - equilibrium=True: the VAE-GAN equilibrium gating of the code [C], decided on the host from the
-  D's real/fake BCE of the previous step of the same task [I: the code uses the current step's].
+  D's real/fake BCE of the previous step of the same task [I: the code uses the current step's];
+  the fake cost is the mean of x~'s and x_p's BCE (pred, video), (1 - w) BCE(x~) + w BCE(x_p) with
+  w = prior_weight (content) [C]. Pre-training has no D, hence no gate.
 
 Departures and choices [I]: D_I / D_V run with training=False (BN moving statistics) in the
 generator phases so a generator update never moves D's state (the contract); the generated video
@@ -45,6 +52,13 @@ ablation (single_generator) feeds FC(e_m) into G_c's FC1 and drops G_m and the f
 motion optimizer also trains G_c; with fewer than 4 scales the finest ones are fused. The code's
 weight decay (Adam's coupled L2, 1e-5) is `weight_decay`, off by default (the paper has none) and
 on in the configs that reproduce the code; no instance noise (off in the code).
+
+Known differences from the code, kept [I]: the content task draws its frame from all T frames and
+the pred task its target from 1 .. T-1 (the code: 0 .. T-2 and 1 .. T-2, numpy's exclusive upper
+bound: those two tasks never see a clip's last frame). The data pipeline (tfvidgen/data, not this
+model) draws each clip's stride from [1, max_stride] and the Weizmann config has no random crop;
+the code samples Weizmann at a fixed stride 2 (1 for run, side, skip) and crops (H-5) x (W-5) at a
+random offset 0-4 (centre at test) before resizing to 64.
 """
 
 from __future__ import annotations
@@ -64,7 +78,7 @@ from tfvidgen.models import base
 __all__ = ["TwoStreamVANConfig", "TwoStreamVANGenerator", "TwoStreamVAN", "kl_divergence"]
 
 (_SALT_Z_C, _SALT_Z_M, _SALT_FRAME, _SALT_POSTERIOR_C, _SALT_PRIOR_C, _SALT_PRED_T,
- _SALT_POSTERIOR_M, _SALT_PRIOR_M, _SALT_SS_POSTERIOR, _SALT_SS_PRIOR) = range(1, 11)
+ _SALT_POSTERIOR_M, _SALT_PRIOR_M, _SALT_TEACHER) = range(1, 10)
 #: fusion scales, coarse to fine, relative to the base map (res / 8)
 NUM_FUSION_SCALES = 4
 #: G_m trunk widths and how many channels of each block feed that scale's kernel sub-net [C]
@@ -91,6 +105,9 @@ class TwoStreamVANConfig:
     lambda_scale: float = 1e2          # lambda3 (scale-feature L2) [P]
     lambda_motion_kl_start: float = 2.0    # lambda5 ramp [P]
     lambda_motion_kl_end: float = 20.0
+    motion_kl_reduction: str = "mean"  # the video task's motion KL: "mean" over the B x (T-1)
+                                       # steps [C] (Table 6's lambda5 are the code's weights);
+                                       # "sum": Eq. 5's literal sum_t of batch means [P], (T-1)x
     lambda_pred_kl: float = 7.0        # KL weight of the pred task [C]
     image_adv_weight: float = 10.0     # weight of D_I's generator terms [C]
     prior_weight: float = 1.0          # weight of the prior-sample terms in the content task [C]
@@ -100,10 +117,14 @@ class TwoStreamVANConfig:
     video_task_start: float = 0.1      # code curriculum: P(video | motion) ramp [C]
     video_task_end: float = 0.9
     video_task_ramp_steps: int = 150000
-    curriculum_seed: int = 0           # seeds the host-side hash of the code curriculum
+    curriculum_seed: int = 0           # seeds the host-side hash of the code curriculum and
+                                       # the per-step scheduled-sampling draws
     schedule_start: int = 150000       # scheduled sampling 1 -> 0 and lambda5 ramp [C]
     schedule_end: int = 400000
     pretrain_steps: int = 0            # content-only steps first (SynAction: 300k) [P]
+    pretrain_adversarial: bool = False # False: pre-training is the content VAE alone, no D_I
+                                       # [P: "image reconstruction task"][C]; True: the full
+                                       # content VAE-GAN task [I]
     content_kl_warmup_steps: int = 0   # lambda2 ramps 0 -> lambda2 over steps 0 .. N (SynAction
                                        # pre-training: 100k) [C]; 0: constant
     weight_decay: float = 0.0          # the code's Adam weight_decay (1e-5), coupled L2: each
@@ -145,6 +166,9 @@ class TwoStreamVANConfig:
             raise ValueError(f"--model_param num_scales={self.num_scales}: expected 1-4")
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
             raise ValueError(f"--model_param kernel_size={self.kernel_size}: expected odd >= 1")
+        if self.motion_kl_reduction not in ("mean", "sum"):
+            raise ValueError(f"--model_param motion_kl_reduction={self.motion_kl_reduction!r}: "
+                             f"expected 'mean' or 'sum'")
         if self.curriculum not in ("paper", "code"):
             raise ValueError(f"--model_param curriculum={self.curriculum!r}: expected 'paper' "
                              f"or 'code'")
@@ -198,11 +222,6 @@ def linear_ramp(step, start, end, first, last):
     """first -> last linearly as step goes start -> end (clamped), in-graph."""
     progress = tf.clip_by_value((_f32(step) - start) / float(end - start), 0.0, 1.0)
     return first + (last - first) * progress
-
-
-def _per_example_uniform(seeds, salt, size):
-    """[B, size] uniform in (0, 1): the normal CDF of per-example stateless normals."""
-    return 0.5 * (1.0 + tf.math.erf(noise.per_example_normal(seeds, salt, size) / math.sqrt(2)))
 
 
 def motion_step_noise(keys, index, dim):
@@ -277,7 +296,7 @@ class MotionEncoder(keras.layers.Layer):
                 (2 * w, 7, False), (w, 7, True)]
         # No bias before BN (the code has one): BN cancels it, so its gradient is rounding
         # noise, which Adam's normalisation turns into lr-sized steps that differ between 1 and 2
-        # replicas (measured 3e-4). 688 parameters at Weizmann size.
+        # replicas (measured 3e-4). 656 parameters at Weizmann size (144 conv + 512 FC biases).
         self.convs = [keras.layers.Conv2D(c, k, padding="same", use_bias=False,
                                           kernel_initializer=_xavier(), name=f"conv{i}")
                       for i, (c, k, _) in enumerate(plan)]
@@ -643,8 +662,14 @@ class VideoDiscriminator(keras.Model):
 # ---- the trainable model -------------------------------------------------------------------------
 _TASK_PHASES = {"content": ("content_d", "content_encoder", "content_generator"),
                 "pred": ("pred_d", "pred_encoder", "pred_generator"),
-                "video": ("video_d", "video_encoder", "video_generator")}
-_PHASE_OPTIMIZERS = {"content_d": "image_d_optimizer",
+                "video": ("video_d", "video_encoder", "video_generator"),
+                # content pre-training: the VAE alone, no discriminator [P][C]
+                "pretrain": ("pretrain_encoder", "pretrain_generator")}
+#: the tasks with a discriminator, hence an equilibrium gate
+_GATED_TASKS = ("content", "pred", "video")
+_PHASE_OPTIMIZERS = {"pretrain_encoder": "content_encoder_optimizer",
+                     "pretrain_generator": "content_generator_optimizer",
+                     "content_d": "image_d_optimizer",
                      "content_encoder": "content_encoder_optimizer",
                      "content_generator": "content_generator_optimizer",
                      "pred_d": "image_d_optimizer",
@@ -670,8 +695,9 @@ class TwoStreamVAN(base.VideoGAN):
     """Trainable TwoStreamVAN; see the module docstring for the paper, the code and departures.
 
     Tasks content / pred / video, each three phases: its D (on detached fakes), its encoder
-    (VAE losses), its generator (reconstruction + adversarial through the updated D). The task's
-    forward runs once, in its first phase, recorded on the tapes of the others."""
+    (VAE losses), its generator (reconstruction + adversarial through the updated D); pretrain
+    has the encoder and generator phases only. The task's forward runs once, in its first phase,
+    recorded on the tapes of the others."""
 
     Config = TwoStreamVANConfig
 
@@ -689,7 +715,7 @@ class TwoStreamVAN(base.VideoGAN):
         object.__setattr__(self, "gate_state", {
             task: tf.Variable(tf.fill([2], cfg.equilibrium_value), trainable=False,
                               aggregation=tf.VariableAggregation.MEAN, name=f"gate_{task}")
-            for task in _TASK_PHASES})
+            for task in _GATED_TASKS})
 
     # -- the sub-networks by name (they live inside `generator`) --
     @property
@@ -710,7 +736,9 @@ class TwoStreamVAN(base.VideoGAN):
 
     @property
     def PHASES(self) -> dict:
-        tasks = ["content", "video"] + (["pred"] if self.cfg.curriculum == "code" else [])
+        cfg = self.cfg
+        tasks = (["content", "video"] + (["pred"] if cfg.curriculum == "code" else [])
+                 + (["pretrain"] if cfg.pretrain_steps and not cfg.pretrain_adversarial else []))
         return {p: _PHASE_OPTIMIZERS[p] for t in tasks for p in _TASK_PHASES[t]}
 
     def networks(self) -> dict:
@@ -805,7 +833,7 @@ class TwoStreamVAN(base.VideoGAN):
         """The task of `step` (host side): content pre-training, then the curriculum."""
         cfg = self.cfg
         if step < cfg.pretrain_steps:
-            return "content"
+            return "content" if cfg.pretrain_adversarial else "pretrain"
         step -= cfg.pretrain_steps
         if cfg.curriculum == "paper":
             return "content" if step % 5 < 3 else "video"
@@ -818,9 +846,9 @@ class TwoStreamVAN(base.VideoGAN):
 
     def phases(self, step: int) -> tuple:
         task = self.task_at(step)
+        if not self.cfg.equilibrium or task not in _GATED_TASKS:
+            return _TASK_PHASES[task]
         d_phase, encoder_phase, generator_phase = _TASK_PHASES[task]
-        if not self.cfg.equilibrium:
-            return d_phase, encoder_phase, generator_phase
         real, fake = (float(v) for v in self.gate_state[task].numpy())
         margin = (self.cfg.equilibrium_pred_margin if task == "pred"
                   else self.cfg.equilibrium_margin)
@@ -840,6 +868,16 @@ class TwoStreamVAN(base.VideoGAN):
         kl = linear_ramp(step, cfg.schedule_start, cfg.schedule_end,
                          cfg.lambda_motion_kl_start, cfg.lambda_motion_kl_end)
         return eps, kl
+
+    def _teacher_draws(self, steps: int, eps):
+        """bool [2, steps, 2]: whether v~ (row 0) and v_p (row 1) are fed the ground truth
+        (content code, history) at each rollout step, with probability eps: one draw per step for
+        the whole batch [C], a stateless function of (curriculum_seed, self.step), so every
+        replica draws the global batch's."""
+        seed = tf.random.experimental.stateless_fold_in(
+            tf.stack([tf.cast(self.step, tf.int64), tf.constant(self.cfg.curriculum_seed,
+                                                                tf.int64)]), _SALT_TEACHER)
+        return tf.random.stateless_uniform([2, steps, 2], seed) < eps
 
     def _content_kl_weight(self):
         """lambda2, ramped 0 -> lambda2 over the first content_kl_warmup_steps steps [C]."""
@@ -877,22 +915,29 @@ class TwoStreamVAN(base.VideoGAN):
         eps = noise.per_example_normal(seeds, salt, mu.shape[-1])
         return mu + tf.exp(0.5 * logvar) * eps
 
-    def _record_gate(self, task, real_logits, fake_logits):
+    def _record_gate(self, task, real_logits, fake_logits, prior_logits):
+        """Stores the gate's (real cost, fake cost) [C]: the fake cost is the mean of the BCEs of
+        x~ (reconstruction) and x_p (prior sample) in the pred and video tasks, and
+        mean(2 (1 - w) BCE(x~), 2 w BCE(x_p)) = (1 - w) BCE(x~) + w BCE(x_p) in the content task
+        (w = prior_weight: x_p's alone at w = 1)."""
         if self.cfg.equilibrium:
-            self.gate_state[task].assign(tf.stack([_bce(real_logits, 1.0),
-                                                   _bce(fake_logits, 0.0)]))
+            share = self.cfg.prior_weight if task == "content" else 0.5
+            fake = ((1.0 - share) * _bce(fake_logits, 0.0) + share * _bce(prior_logits, 0.0))
+            self.gate_state[task].assign(tf.stack([_bce(real_logits, 1.0), fake]))
 
     # content task
-    def _content_forward(self, batch):
+    def _content_forward(self, batch, prior: bool = True):
         video, seeds, labels = batch["video"], batch["seed"], self._labels(batch)
         index = noise.per_example_randint(seeds, _SALT_FRAME, tf.shape(video)[1])
         real = tf.gather(video, index, batch_dims=1)
         mu, logvar = self.content_encoder(real, labels, training=True)
         z = self._sample(mu, logvar, seeds, _SALT_POSTERIOR_C)
-        z_prior = noise.per_example_normal(seeds, _SALT_PRIOR_C, self.cfg.content_dim)
         recon = _f32(self.generator.content_frame(z, labels, True)[0])
-        prior = _f32(self.generator.content_frame(z_prior, labels, True)[0])
-        return {"real": real, "mu": mu, "logvar": logvar, "recon": recon, "prior": prior}
+        out = {"real": real, "mu": mu, "logvar": logvar, "recon": recon}
+        if prior:
+            z_prior = noise.per_example_normal(seeds, _SALT_PRIOR_C, self.cfg.content_dim)
+            out["prior"] = _f32(self.generator.content_frame(z_prior, labels, True)[0])
+        return out
 
     def _image_d_loss(self, task, real, recon, prior, prior_weight):
         d = self.image_discriminator
@@ -901,19 +946,19 @@ class TwoStreamVAN(base.VideoGAN):
         prior_logits = d(tf.stop_gradient(prior), training=True)
         total = (_bce(real_logits, 1.0) + _bce(fake_logits, 0.0)
                  + _bce(prior_logits, 0.0, prior_weight))
-        self._record_gate(task, real_logits, fake_logits)
+        self._record_gate(task, real_logits, fake_logits, prior_logits)
         return total, {f"{task}_d_total": total,
                        f"{task}_d_real": tf.reduce_mean(_f32(real_logits)),
                        f"{task}_d_fake": tf.reduce_mean(_f32(fake_logits))}
 
     def _image_g_adv(self, task, real, recon, prior, prior_weight):
         d = self.image_discriminator
-        fake_logits = d(recon, training=False)
+        fake_logits, prior_logits = d(recon, training=False), d(prior, training=False)
         if self.cfg.equilibrium:
             self._record_gate(task, d(tf.stop_gradient(real), training=False),
-                              tf.stop_gradient(fake_logits))
+                              tf.stop_gradient(fake_logits), tf.stop_gradient(prior_logits))
         return self.cfg.image_adv_weight * (_bce(fake_logits, 1.0)
-                                            + _bce(d(prior, training=False), 1.0, prior_weight))
+                                            + _bce(prior_logits, 1.0, prior_weight))
 
     def _content_d_loss(self, batch, fwd):
         return self._image_d_loss("content", fwd["real"], fwd["recon"], fwd["prior"],
@@ -935,6 +980,16 @@ class TwoStreamVAN(base.VideoGAN):
                                 self.cfg.prior_weight)
         total = self.cfg.lambda_recon * recon + adv
         return total, {"content_g_adv": adv, "content_generator_total": total}
+
+    # content pre-training: the VAE alone [P][C]; no prior sample (nothing scores it)
+    def _pretrain_forward(self, batch):
+        return self._content_forward(batch, prior=False)
+
+    _pretrain_encoder_loss = _content_encoder_loss
+
+    def _pretrain_generator_loss(self, batch, fwd):
+        total = self.cfg.lambda_recon * mse(fwd["recon"], fwd["real"])
+        return total, {"pretrain_generator_total": total}
 
     # motion tasks: shared ground-truth encodings
     def _ground_truth(self, batch):
@@ -1051,22 +1106,21 @@ class TwoStreamVAN(base.VideoGAN):
                                 seeds, _SALT_POSTERIOR_M)
         eps_prior = noise.per_example_normal(seeds, _SALT_PRIOR_M, steps * m)
         motion = tf.reshape(tf.concat([eps_post, eps_prior], 0), [-1, steps, m])
-        # (content, history) fed from the ground truth with probability eps, drawn separately
-        # for v~ and v_p and per step
-        draws = tf.concat([_per_example_uniform(seeds, _SALT_SS_POSTERIOR, steps * 2),
-                           _per_example_uniform(seeds, _SALT_SS_PRIOR, steps * 2)], 0)
-        draws = tf.reshape(draws, [-1, steps, 2]) < eps
+        size = tf.shape(video)[0]
+        draws = tf.repeat(self._teacher_draws(steps, eps), size, axis=0)     # [2B, steps, 2]
         # v~ and v_p in ONE rollout over the doubled batch: half the graph to trace and
         # differentiate (BN statistics are over both halves [I]).
         twice = lambda x: None if x is None else tf.concat([x, x], 0)
         doubled = {"mu_c": twice(gt["mu_c"]), "diff_map": twice(gt["diff_map"]),
                    "mu_m": gt["mu_m"], "maps": gt["maps"]}
-        size = tf.shape(video)[0]
         frames, scale = self._video_rollout(doubled, twice(labels), lambda i: motion[:, i],
                                             [draws[:, i] for i in range(steps)],
                                             scored=size)
-        kl = tf.add_n([kl_divergence(gt["mu_m"][:, i], gt["logvar_m"][:, i])
-                       for i in range(steps)])
+        # The code's KL is a mean over the B x (T-1) rows; Eq. 5's sum_t of batch means is
+        # (T-1) times it.
+        kl = kl_divergence(tf.reshape(gt["mu_m"], [-1, m]), tf.reshape(gt["logvar_m"], [-1, m]))
+        if self.cfg.motion_kl_reduction == "sum":
+            kl *= steps
         return {"recon": frames[:size], "prior": frames[size:], "kl": kl,
                 "kl_weight": kl_weight, "teacher_probability": eps, "scale": scale / steps}
 
@@ -1083,7 +1137,7 @@ class TwoStreamVAN(base.VideoGAN):
                 cls += _class_loss(fake_cls, labels) + _class_loss(prior_cls, labels)
             total += cls
             logs["video_d_class"] = cls
-        self._record_gate("video", real_logits, fake_logits)
+        self._record_gate("video", real_logits, fake_logits, prior_logits)
         return total, {**logs, "video_d_total": total,
                        "video_d_real": tf.reduce_mean(real_logits),
                        "video_d_fake": tf.reduce_mean(fake_logits)}
@@ -1104,7 +1158,7 @@ class TwoStreamVAN(base.VideoGAN):
         adv = _bce(fake_logits, 1.0) + _bce(prior_logits, 1.0)
         if self.cfg.equilibrium:
             self._record_gate("video", d(batch["video"], training=False)[0],
-                              tf.stop_gradient(fake_logits))
+                              tf.stop_gradient(fake_logits), tf.stop_gradient(prior_logits))
         recon = mse(fwd["recon"], batch["video"])
         total = self.cfg.lambda_recon * recon + adv + self.cfg.lambda_scale * fwd["scale"]
         logs = {"video_g_adv": adv}

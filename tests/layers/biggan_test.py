@@ -79,6 +79,18 @@ def test_block_shapes_and_attention_starts_as_identity():
     assert d_last.skip is None and d_last(tf.random.normal([2, 4, 4, 5])).shape == (2, 4, 4, 5)
 
 
+def test_generator_block_output_biases_only_when_asked():
+    """conv1 never has a bias (CBN2 follows); conv2 and skip have one with output_bias (for a
+    block whose output a temporal shift reads before the next BN)."""
+    c, x = tf.random.normal([4, 3]), tf.random.normal([4, 2, 2, 6])
+    for output_bias in (False, True):
+        block = biggan.GeneratorBlock(6, 4, temporal_shift_fold_div=3, output_bias=output_bias)
+        block(x, c, num_frames=2, training=True)
+        assert block.conv1.bias is None
+        assert (block.conv2.bias is not None) == output_bias == (block.skip.bias is not None)
+        assert block.get_config()["output_bias"] == output_bias
+
+
 def test_temporal_generator_block_mixes_neighbouring_frames_only_within_a_video():
     c = tf.zeros([6, 3])
     block = biggan.GeneratorBlock(6, 2, temporal_shift_fold_div=3)

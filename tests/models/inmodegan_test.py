@@ -2,6 +2,7 @@
 path's closed form, direction deactivation, lazy R1 schedule and scaling, training moves the
 losses, variable length, and the `sample_frames` / `steer` endpoints through an export."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -46,6 +47,79 @@ def test_directions_are_orthonormal_and_gradients_reach_the_motion_bank(model):
         loss = tf.reduce_mean(tf.square(gen(latents)))
     grad = tape.gradient(loss, gen.motion_bank.matrix)
     assert np.all(np.isfinite(grad.numpy())) and np.abs(grad.numpy()).max() > 0
+
+
+def _raw_directions(matrix):
+    return tf.transpose(tf.linalg.svd(matrix, full_matrices=False)[2]).numpy()
+
+
+def test_direction_signs_survive_an_adam_sized_update_of_the_motion_bank():
+    """tf.linalg.svd picks each singular vector's sign per call: one Adam step at the paper's
+    rate (+-0.002 per entry of a 512 x 512 M) reverses some raw directions. The bank's
+    directions follow the reference its last training forward stored: none reverses."""
+    rng = np.random.default_rng(0)
+    bank = inmodegan.MotionBank(512, 512)
+    bank.build()
+    bank.matrix.assign(rng.normal(size=(512, 512)).astype(np.float32))
+    bank(tf.zeros([1, 1, 512]), training=True)             # stores the reference
+    before, raw_before = bank.directions().numpy(), _raw_directions(bank.matrix)
+    bank.matrix.assign_add((0.002 * rng.choice([-1.0, 1.0], size=(512, 512))).astype(np.float32))
+    after, raw_after = bank.directions().numpy(), _raw_directions(bank.matrix)
+    raw_flips = int(np.sum(np.sum(raw_before * raw_after, axis=1) < -0.99))
+    assert raw_flips >= 5                                   # measured: 15 (not vacuous)
+    cosines = np.sum(before * after, axis=1)
+    assert int(np.sum(cosines < -0.99)) == 0 and np.all(cosines >= 0)
+    assert np.sum(cosines > 0.99) > 480                     # the rest turn, not reverse
+    np.testing.assert_allclose(after @ after.T, np.eye(512), atol=1e-4)
+    np.testing.assert_array_equal(np.abs(after), np.abs(raw_after))
+    # The training forward stored its directions; inference forwards leave them alone.
+    np.testing.assert_array_equal(bank.reference.numpy(), before)
+    bank(tf.zeros([1, 1, 512]))
+    np.testing.assert_array_equal(bank.reference.numpy(), before)
+
+
+def test_direction_signs_are_a_stop_gradient_factor():
+    """Gradients reach M as through the raw SVD, times each direction's sign."""
+    rng = np.random.default_rng(1)
+    bank = inmodegan.MotionBank(6, 6)
+    bank.build()
+    bank.matrix.assign(rng.normal(size=(6, 6)).astype(np.float32))
+    weights = tf.constant(rng.normal(size=(6, 6)), tf.float32)
+    with tf.GradientTape() as tape:
+        ours = tf.reduce_sum(bank.directions() * weights)
+    signs = np.sign(np.sum(bank.directions().numpy() * _raw_directions(bank.matrix), axis=1))
+    with tf.GradientTape() as tape_raw:
+        raw = tf.transpose(tf.linalg.svd(bank.matrix, full_matrices=False)[2])
+        reference = tf.reduce_sum(raw * signs[:, None] * weights)
+    grad = tape.gradient(ours, bank.matrix).numpy()
+    assert np.all(np.isfinite(grad)) and np.abs(grad).max() > 0
+    np.testing.assert_allclose(grad, tape_raw.gradient(reference, bank.matrix).numpy(),
+                               rtol=1e-5, atol=1e-6)
+    # Before any training forward: each direction's largest-magnitude entry is positive.
+    d = bank.directions().numpy()
+    assert np.all(d[np.arange(6), np.argmax(np.abs(d), axis=1)] > 0)
+
+
+def test_motion_offsets_at_initialisation_at_the_paper_configuration():
+    """The documented scale (module docstring, "Motion scale"): at the paper configuration the
+    per-step offsets are smaller than w_0 but mostly one shared vector, so they drift:
+    |w_15 - w_0| = 3.9 |w_0| at initialisation (measured 22.7 -> 88.6)."""
+    keras.utils.set_random_seed(0)
+    gen = inmodegan.InMoDeGANGenerator(inmodegan.InMoDeGANConfig())
+    rng = np.random.default_rng(0)
+    latents = {"z_appearance": tf.constant(rng.normal(size=(64, 512)), tf.float32),
+               "z_motion": tf.constant(rng.normal(size=(64, 15, 256)), tf.float32)}
+    w0 = gen.appearance(latents)
+    a = gen.magnitudes(latents).numpy()
+    path = gen.latent_path(w0, a).numpy()
+    w0_norm = np.linalg.norm(path[:, 0], axis=-1).mean()
+    drift = np.linalg.norm(path[:, -1] - path[:, 0], axis=-1).mean()
+    steps = np.linalg.norm(a, axis=-1).mean(axis=0)
+    shared = np.linalg.norm(a.mean(axis=(0, 1))) / np.linalg.norm(a, axis=-1).mean()
+    assert 20 < w0_norm < 26                        # unit rms per entry: sqrt(512) = 22.6
+    assert 10 < steps[0] < 18 and np.all((4 < steps[3:]) & (steps[3:] < 9))
+    assert shared > 0.7                             # measured 0.81
+    assert 3.0 < drift / w0_norm < 5.0              # measured 3.9
 
 
 def test_latent_path_is_the_cumulative_closed_form(model):
@@ -150,6 +224,11 @@ def test_training_steps_move_the_losses_and_every_network():
     assert moved(g_before, model.generator) > 0.9 * len(g_before)
     assert moved(d_before, model.discriminators) > 0.9 * len(d_before)
     assert not np.array_equal(model.generator.motion_bank.matrix.numpy(), bank_before)
+    # The last training forward stored its directions: today's agree with them in sign.
+    bank = model.generator.motion_bank
+    reference = bank.reference.numpy()
+    np.testing.assert_allclose(reference @ reference.T, np.eye(8), atol=1e-5)
+    assert np.all(np.sum(reference * bank.directions().numpy(), axis=1) > 0)
 
 
 def test_longer_videos_continue_the_trained_length_ones(model):

@@ -6,14 +6,17 @@ spectral norm on every weight, for 2D per-frame generators and discriminators.
   bias(c), gain and bias spectrally normalised linears of the conditioning vector c (one per
   example, e.g. per frame). The gain is 1 + linear, so a zero linear is the identity.
 - GeneratorBlock: [temporal shift] -> CBN -> ReLU -> up x2 (nearest) -> conv3x3 -> CBN -> ReLU ->
-  conv3x3, plus skip up x2 -> conv1x1 (no biases: every output feeds a BN). With `temporal_shift_fold_div` the block input is shifted
+  conv3x3, plus skip up x2 -> conv1x1. conv1 has no bias (CBN2 follows, which removes any
+  per-channel constant); conv2 and skip have one only with `output_bias`, for a block whose
+  output is temporally shifted before the next BN: the zero padding at the clip borders keeps
+  the constant from cancelling there. With `temporal_shift_fold_div` the block input is shifted
   once (temporal_shift.py) and both paths read the shifted input: the forward pass of MVT-TSA's
   code, which shifts its input in place before the skip reads it.
 - SelfAttention: SAGAN/BigGAN's 2D attention: theta = 1x1 to C/8, phi = 1x1 to C/8 + 2x2 max-pool,
   g = 1x1 to C/2 + 2x2 max-pool, o = 1x1 C/2 -> C, out = x + sigma * o, sigma starts at 0.
 - DiscriminatorBlock: BigGAN's D block; `optimized` (the first block: conv -> ReLU -> conv ->
   pool; skip pool -> conv1x1) or pre-activation (ReLU -> conv -> ReLU -> conv [-> pool]; skip
-  conv1x1 [-> pool]).
+  conv1x1 [-> pool], or the input itself [-> pool] when not `learnable_skip`).
 - ProjectionHead: ReLU -> SUM over spatial (and time) axes -> h; logit = linear(h) + <embed(y), h>.
 """
 
@@ -96,17 +99,19 @@ class GeneratorBlock(keras.layers.Layer):
     """(x [B*T, H, W, Cin], c [B*T, D]) -> [B*T, 2H, 2W, filters]; optionally temporal (TSM)."""
 
     def __init__(self, in_channels: int, filters: int, temporal_shift_fold_div: int = 0,
-                 **kwargs):
+                 output_bias: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.in_channels, self.filters, self.fold_div = in_channels, filters, temporal_shift_fold_div
+        self.output_bias = output_bias
         self.cbn1 = ConditionalBatchNorm(in_channels, name="cbn1")
-        # No conv biases: each output feeds a BN (this block's CBN2, the next block's CBN1 or G's
-        # last BN), which subtracts the mean, so a bias would get only round-off gradients,
-        # which Adam scales up to full-size steps (1 vs 2 replicas then drift apart).
+        # A bias whose output goes straight into a BN (conv1 -> CBN2; conv2 and skip -> the next
+        # block's CBN1 or G's last BN) gets only round-off gradients, which Adam scales up to
+        # full-size steps (1 vs 2 replicas then drift apart): none there. A temporal shift
+        # between the output and the next BN (output_bias) makes the bias count: keep it.
         self.conv1 = sn_conv2d(filters, 3, "conv1", use_bias=False)
         self.cbn2 = ConditionalBatchNorm(filters, name="cbn2")
-        self.conv2 = sn_conv2d(filters, 3, "conv2", use_bias=False)
-        self.skip = sn_conv2d(filters, 1, "skip", use_bias=False)
+        self.conv2 = sn_conv2d(filters, 3, "conv2", use_bias=output_bias)
+        self.skip = sn_conv2d(filters, 1, "skip", use_bias=output_bias)
         self.built = True       # sublayers build on their first call (no symbolic build trace)
 
     def call(self, x, c, num_frames=None, training=None):
@@ -120,7 +125,7 @@ class GeneratorBlock(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "in_channels": self.in_channels, "filters": self.filters,
-                "temporal_shift_fold_div": self.fold_div}
+                "temporal_shift_fold_div": self.fold_div, "output_bias": self.output_bias}
 
 
 @keras.saving.register_keras_serializable(package="tfvidgen")

@@ -6,7 +6,8 @@ Generator [P]: w_0 = G_A(z_a) (8-layer mapping MLP); a GRU with h_0 = z_a runs o
 per-transition motion noises z_m (T - 1 of them), the motion net G_M (8-layer MLP, per step)
 turns its outputs into magnitudes A_t in R^N; the motion bank is a trainable matrix M whose right
 singular vectors (tf.linalg.svd every forward pass, gradients through it) are the orthonormal
-directions D = V^T (rows d_i, descending singular value); w_t = w_0 + (sum_{k<=t} A_k) D; every
+directions D = V^T (rows d_i, descending singular value; signs kept continuous through training
+by a stored reference [I], see MotionBank); w_t = w_0 + (sum_{k<=t} A_k) D; every
 frame is rendered independently by a StyleGAN2 synthesis network G_S from its w_t.
 Discriminators [P]: an image D on one random frame per video plus the Temporal Pyramid
 Discriminator (tfvidgen/layers/tpd.py): one 2D D per temporal speed on the time-to-channel
@@ -20,6 +21,16 @@ Choices (P = paper, S2 = StyleGAN2 practice, I = inferred), each a field of InMo
 - G_A and G_M: StyleGAN mapping layers (equalised lr, lr multiplier mapping_lr_multiplier = 0.01,
   leaky-ReLU 0.2 * sqrt 2) [S2]; G_A pixel-normalises z_a [S2]; G_M's last layer is linear
   so magnitudes are signed [I].
+- Motion scale [I] (the paper gives none): G_M's input, the GRU output (not normalised), sets
+  the scale of A. Measured at the paper configuration at initialisation (pinned by a test):
+  |w_0| = 22.7 (unit rms per entry), |A_t| = 14 at t = 1 falling to 6, but 80% of A_t is one
+  vector shared by every video and step (8 zero-bias leaky-ReLU layers make their outputs
+  collinear), so the offsets add up to one common drift: |w_15 - w_0| = 89 = 3.9 |w_0|. Kept:
+  G_M is the same StyleGAN mapping MLP as G_A, and training removes the drift through the GRU
+  (lr x1) while the 0.01 multiplier holds G_M's own weights nearly still. In 400 steps of
+  configs/inmodegan_quickstart.cfg (T = 8) |w_7 - w_0| went from 1.34 |w_0| to 0.33 |w_0|
+  and |A_t| (t >= 2) fell 4-5x, while G_M's weights moved 0.1% (the trained GRU gives the same
+  |A_t| with G_M reset to its initial weights).
 - Synthesis: StyleGAN2 modulated/demodulated convs (non-fused form), noise injection, skip ToRGB,
   learned 4x4 constant; widths min(g_channel_base / res, g_channel_max) [S2]; every layer gets the
   frame's w_t [P: "same w_t"][I]. Noise maps: one draw per video shared by all its frames
@@ -173,7 +184,19 @@ class MotionGRU(keras.layers.Layer):
 
 class MotionBank(keras.layers.Layer):
     """The trainable matrix M [N, w_dim] (N(0, 1) init) and its orthonormal directions
-    D = V^T [N, w_dim] (rows = right singular vectors, descending singular value) [P]."""
+    D = V^T [N, w_dim] (rows = right singular vectors, descending singular value) [P].
+
+    Signs [I]: the SVD fixes each d_i only up to sign and tf.linalg.svd picks one per call: an
+    Adam-sized change of M (+-0.002 per entry, 512 x 512, N(0, 1)) reverses 14-19 of the 512 raw
+    rows (<d_old, d_new> < -0.99; 403 in one of 6 draws), which reverses their share of w_t
+    mid-training and changes what "direction i" means between checkpoints (steer). No rule on D
+    alone prevents it, as such a step turns a direction by 0.033 (median): in the same 6 draws
+    "largest |entry| positive" reversed 13-21, "positive sum" 3-7. So the bank keeps
+    `reference` (non-trainable, checkpointed, copied to the EMA generator), the directions of
+    the last training forward, and each d_i takes the sign with <d_i, reference_i> >= 0 (a
+    stop-gradient factor: gradients reach M as through the raw SVD). Before the first training
+    forward (reference 0) the largest-|entry| rule applies. A reversal now needs a direction to
+    turn by more than 90 degrees in one step."""
 
     def __init__(self, num_directions: int, w_dim: int, **kwargs):
         super().__init__(**kwargs)
@@ -183,16 +206,32 @@ class MotionBank(keras.layers.Layer):
         self.matrix = self.add_weight(name="matrix", shape=(self.num_directions, self.w_dim),
                                       initializer=keras.initializers.RandomNormal(stddev=1.0),
                                       dtype="float32")
+        # Replicas compute identical directions: the first replica's value is every replica's.
+        self.reference = self.add_weight(name="reference", shape=(self.num_directions,
+                                                                  self.w_dim),
+                                         initializer="zeros", trainable=False, dtype="float32",
+                                         aggregation="only_first_replica")
 
-    def directions(self):
+    def directions(self, training=False):
+        """D [N, w_dim] with the signs above; training=True also stores it as the reference."""
         if not self.built:
             self.build()
         _, _, v = tf.linalg.svd(self.matrix, full_matrices=False)           # v: [w_dim, N]
-        return tf.transpose(v)
+        raw = tf.transpose(v)
+        reference = tf.convert_to_tensor(self.reference)
+        agreement = tf.reduce_sum(raw * reference, axis=1)
+        pivot = tf.gather(raw, tf.argmax(tf.abs(raw), axis=1), batch_dims=1)
+        has_reference = tf.reduce_sum(tf.square(reference), axis=1) > 0.5
+        key = tf.where(has_reference, agreement, pivot)
+        signs = tf.stop_gradient(tf.where(key < 0.0, -1.0, 1.0))
+        directions = raw * signs[:, None]
+        if training:
+            self.reference.assign(tf.stop_gradient(directions))
+        return directions
 
-    def call(self, magnitudes):
+    def call(self, magnitudes, training=None):
         """Cumulative magnitudes [B, L, N] -> latent offsets [B, L, w_dim]."""
-        return tf.einsum("bln,nw->blw", magnitudes, self.directions())
+        return tf.einsum("bln,nw->blw", magnitudes, self.directions(bool(training)))
 
     def get_config(self):
         return {**super().get_config(), "num_directions": self.num_directions,
@@ -246,9 +285,11 @@ class InMoDeGANGenerator(keras.Model):
         """D [N, w_dim], orthonormal rows."""
         return self.motion_bank.directions()
 
-    def latent_path(self, w0, magnitudes):
-        """W [B, L + 1, w_dim]: w_0, then w_t = w_0 + (sum_{k<=t} A_k) D."""
-        offsets = self.motion_bank(tf.cumsum(tf.cast(magnitudes, tf.float32), axis=1))
+    def latent_path(self, w0, magnitudes, training=None):
+        """W [B, L + 1, w_dim]: w_0, then w_t = w_0 + (sum_{k<=t} A_k) D (training: also stores
+        D as the motion bank's sign reference)."""
+        offsets = self.motion_bank(tf.cumsum(tf.cast(magnitudes, tf.float32), axis=1),
+                                   training=training)
         w0 = tf.cast(w0, tf.float32)
         return tf.concat([w0[:, None], w0[:, None] + offsets], axis=1)
 
@@ -268,7 +309,7 @@ class InMoDeGANGenerator(keras.Model):
         magnitudes = self.magnitudes(latents)
         if latents.get("direction_scale") is not None:
             magnitudes *= tf.cast(latents["direction_scale"], tf.float32)[:, None, :]
-        return self.render(self.latent_path(w0, magnitudes), latents)
+        return self.render(self.latent_path(w0, magnitudes, training), latents)
 
     def get_config(self):
         return {**super().get_config(), "cfg": dataclasses.asdict(self.cfg)}

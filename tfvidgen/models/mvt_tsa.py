@@ -10,7 +10,9 @@ Generator (one keras.Model, `generator`):
   training and at test time. Order [A, B, C] [P] (the code's [A, C, B] is a permutation, the same
   distribution).
 - Sequence generator: SN-linear d -> d, then a GRU cell (`gru_units`, 2048 [P]; reset_after=True
-  = PyTorch's GRU; Xavier-uniform weights, update-gate biases 1 [C]) unrolled T steps
+  = PyTorch's GRU; Xavier-uniform weights, biases 0 [C]: the code's update-gate bias of 1 is
+  never set, as its name test 'gru.bias_ih_l' does not match GRUCell's 'gru.bias_ih', so its
+  biases take the zeros of the catch-all branch) unrolled T steps
   AUTOREGRESSIVELY from a zero state: step 1 reads the FC output, o_t = SN-linear(h_t) -> d is
   the input of step t+1 [C]. Output normalisation: BN without affine on the o_t [C]; here one
   synchronized BN over all B*T codes [I] (the code calls one BN module per step, i.e. per-step
@@ -20,18 +22,25 @@ Generator (one keras.Model, `generator`):
 - Per frame Z_F = [code_t ; e(y)], e an SN class embedding (120-d) [P][C].
 - Frame generator: BigGAN ResNet (tfvidgen.layers.biggan) on the B*T frames (videos contiguous):
   SN-linear -> 4x4 (3x3 at 96) x 16ch, residual up-blocks with conditional BN (gain 1 + SN-linear
-  of the FULL Z_F) [C], self-attention at `attention_resolution` (32 [C]), BN, ReLU, SN-conv3x3,
-  tanh. Blocks halve channels from 16ch: 4 blocks at 64 (spec's adaptation [I]), 5 at 128 [C].
+  of the FULL Z_F) [C], self-attention after the block whose output is nearest in size to
+  `attention_resolution` (32 [C]; log scale, the first on a tie; a size more than a factor of 2
+  away is refused), BN, ReLU, SN-conv3x3, tanh. At powers of two that is the code's 32 x 32; at
+  96 (3 x 3 start [P]) it is 24 x 24 after the third block, where the code's 128 layout has it
+  [I]. Blocks halve channels from 16ch: 4 blocks at 64 (spec's adaptation [I]), 5 at 96 and
+  128 [C].
   The first `temporal_blocks` blocks (2 = MVT-TSA [P]; 0 = MVT) begin with the temporal shift
   (fold_div 3 [C]); the shifted input feeds both the residual and the skip path (the code's
   forward pass; spec 2.3).
 Discriminators [P][C], both class-conditional by projection (sum-pooled, spectrally normalised
 embedding): D_Image, a BigGAN ResNet D on `image_frames` frames per video drawn uniformly WITH
-replacement (8 [C]; paper: 8 on UCF-101, 4 on Weizmann/Jester), each with its video's label; the
-last (non-downsampling) block has a learned 1x1 skip [C] (the official parameter count of D_Image,
-39.59M at ch 64, includes it). D_Video: 4 SN Conv3D k4 s2 (no bias; BN after 2-4; LReLU 0.2), sum
-pool, projection. T is halved while > 1 ("same" padding = the code's padding 1 at 16 frames), so
-any num_frames works.
+replacement (8 [C]; paper: 8 on UCF-101, 4 on Weizmann/Jester), each with its video's label;
+self-attention by the same nearest-size rule (32 x 32 at 64 and 128, 24 x 24 at 96). A block's
+skip is a learned 1x1 conv only when it downsamples or changes the channel count, the identity
+otherwise [C]: at 96 and 128 the last block's (16ch -> 16ch, no downsampling; 64's widens from
+8ch). The code builds that unused 1x1 conv too; its forward never calls it (its D_Image count,
+39.59M at ch 64, includes those 1.05M weights). D_Video:
+4 SN Conv3D k4 s2 (no bias; BN after 2-4; LReLU 0.2), sum pool, projection. T is halved while
+> 1 ("same" padding = the code's padding 1 at 16 frames), so any num_frames works.
 Training: hinge losses, L_G = -D_Image - D_Video (equal weights) [C]; fake labels drawn uniformly,
 independently of the real batch [C]; fresh latents for every D step and for the G step [C].
 Two-time-scale rates G 5e-5 / D 2e-4 [P] and Adam betas (0, 0.9) [C] are TrainConfig flags
@@ -45,11 +54,21 @@ over the (fake, real) pairs with the same label. Flow: tfvidgen.layers.flow.horn
 (differentiable, in TF) instead of the paper's pretrained PWC-Net (no weights here) [I]. When the
 constraint is on, the G step's fakes take the real batch's labels [I], so every fake has a
 same-class real video to compare with (independent labels rarely match with many classes).
-G's convolutions and fc0 have no biases (the code's have): each feeds a BN, so a bias gets only
-round-off gradients, which Adam turns into full-size steps (measured: 1 vs 2 replicas drifted by
-4e-5 through them after one step) [I]. In the G step the discriminators run without updating any state (spectral-norm vectors, BN
-moving statistics), but D_Video's BN normalises with batch statistics as in the code's train-mode
-forward [C].
+G's biases [C] where they count, none [I] where they do not (the code has them all): a
+per-channel bias whose output reaches a BN with nothing between gets only round-off gradients,
+which Adam turns into full-size steps (measured: 1 vs 2 replicas drifted by 4e-5 through them
+after one step), so the conv1s have none, nor the conv2 and skip of a block whose output no
+shift reads. Kept: fc0's (one per unit, i.e. per position and channel: BN removes only its
+channel means) and the conv2 and skip biases of each block followed by a temporal block (zero
+padding at the clip borders stops the BN from cancelling a shifted constant). Measured at
+32 x 32, T = 8, g_channels 4, init, loss mean(video * noise): max |dL/db| of block0's conv2 bias
+1.9e-4 with temporal_blocks=2 (its channels the shift leaves in place: 3.6e-10), 3.9e-10 for the
+same constant with 0; fc0's bias 3.6e-4 with 2, 3.0e-4 with 0. Also without: the block before
+self-attention (when no shift follows), whose bias reaches the BN through sigma * o(...) besides
+the identity: round-off only at initialisation (sigma = 0), growing with sigma.
+In the G step the discriminators run without updating any state (spectral-norm vectors, BN
+moving statistics), but D_Video's BN normalises with batch statistics as in the code's
+train-mode forward [C].
 Not built: the ImageNet BigGAN warm start itself (no weights here; `--init_from` loads a
 user-provided checkpoint), gradient accumulation (8 micro-batches of 6 [C]), instance noise (off
 in the code), the inference script's quirks (fold_div 4, shifted latent means).
@@ -95,7 +114,7 @@ class MVTConfig:
     d_channels: int = 64               # ch of both discriminators
     temporal_blocks: int = 2           # first G blocks with temporal shift: 2 MVT-TSA, 0 MVT [P]
     fold_div: int = 3                  # TSM shifts C // fold_div channels each way (3 in training [C])
-    attention_resolution: int = 32     # self-attention in G and D_Image at this size; 0: none [C]
+    attention_resolution: int = 32     # G/D_Image self-attention at the nearest size [C]; 0: none
     image_frames: int = 8              # N frames per video for D_Image (8 [C]; 4 Weizmann/Jester [P])
     d_steps: int = 1                   # D updates per G update, fresh real batches; 2 in the code
     motion_weight: float = 0.0         # alpha of the motion constraint (MVT-MC: 1) [P]
@@ -140,6 +159,19 @@ class MVTConfig:
         if not 0 <= self.temporal_blocks <= self.num_blocks:
             raise ValueError(f"--model_param temporal_blocks={self.temporal_blocks}: expected "
                              f"0..{self.num_blocks} at resolution {self.resolution}")
+        if self.attention_resolution < 0:
+            raise ValueError(f"--model_param attention_resolution={self.attention_resolution}: "
+                             f"expected >= 0 (0: no self-attention)")
+        if self.attention_resolution:
+            for network, sizes in (("G", self.generator_sizes()),
+                                   ("D_Image", self.image_discriminator_sizes())):
+                if abs(math.log2(sizes[_nearest(sizes, self.attention_resolution)]
+                                 / self.attention_resolution)) >= 1:
+                    raise ValueError(
+                        f"--model_param attention_resolution={self.attention_resolution}: "
+                        f"{network}'s feature maps at resolution {self.resolution} are "
+                        f"{', '.join(map(str, sizes))}; none is within a factor of 2 (0: no "
+                        f"self-attention)")
         if self.motion_weight < 0:
             raise ValueError(f"--model_param motion_weight={self.motion_weight}: expected >= 0")
         if self.motion_weight > 0 and self.resolution < 2 ** self.flow_levels:
@@ -159,6 +191,26 @@ class MVTConfig:
         return [(self.g_channels * mults[i], self.g_channels * mults[i + 1])
                 for i in range(self.num_blocks)]
 
+    def generator_sizes(self) -> list[int]:
+        """Spatial size of each G block's output."""
+        return [self.base_size * 2 ** (i + 1) for i in range(self.num_blocks)]
+
+    def image_discriminator_sizes(self) -> list[int]:
+        """Spatial size of each D_Image block's output."""
+        sizes, size = [], self.resolution
+        for _, down in self.image_discriminator_plan():
+            size //= 2 if down else 1
+            sizes.append(size)
+        return sizes
+
+    def attention_blocks(self) -> tuple[int, int]:
+        """(G block, D_Image block) after which self-attention runs (-1: none): the first block
+        whose output size is nearest attention_resolution on a log scale."""
+        if not self.attention_resolution:
+            return -1, -1
+        return (_nearest(self.generator_sizes(), self.attention_resolution),
+                _nearest(self.image_discriminator_sizes(), self.attention_resolution))
+
     def image_discriminator_plan(self) -> list[tuple[int, bool]]:
         """(channels, downsample) of each D_Image block: ch, 2ch, ... (<= 16ch), then 16ch at
         the last size."""
@@ -166,15 +218,10 @@ class MVTConfig:
         return plan + [(self.d_channels * 16, False)]
 
 
-@keras.saving.register_keras_serializable(package="tfvidgen")
-class UpdateGateBias(keras.initializers.Initializer):
-    """GRU bias [2, 3u] (reset_after: input and recurrent biases, gates z, r, h in Keras' order):
-    1 for the update gate z, 0 elsewhere (the official code's init) [C]."""
-
-    def __call__(self, shape, dtype=None):
-        units = shape[-1] // 3
-        row = np.concatenate([np.ones(units), np.zeros(2 * units)]).astype(np.float32)
-        return tf.cast(tf.broadcast_to(row, shape), dtype or "float32")
+def _nearest(sizes, target) -> int:
+    """Index of the first size nearest `target` on a log scale."""
+    distances = [abs(math.log2(s / target)) for s in sizes]
+    return distances.index(min(distances))
 
 
 class _BatchStatsNorm(keras.layers.BatchNormalization):
@@ -207,7 +254,7 @@ class MVTGenerator(keras.Model):
         self.fc = sn.SNDense(d, name="seq_fc")
         self.gru = keras.layers.GRUCell(
             cfg.gru_units, reset_after=True, kernel_initializer="glorot_uniform",
-            recurrent_initializer="glorot_uniform", bias_initializer=UpdateGateBias(),
+            recurrent_initializer="glorot_uniform", bias_initializer="zeros",
             name="seq_gru")
         self.gru_out = sn.SNDense(d, name="seq_out")
         # PyTorch BatchNorm1d(affine=False), momentum 0.1 = Keras 0.9.
@@ -216,14 +263,15 @@ class MVTGenerator(keras.Model):
                             if cfg.conditional else None)
         plan = cfg.generator_plan()
         size = cfg.base_size
-        self.fc0 = sn.SNDense(size * size * plan[0][0], use_bias=False, name="fc0")   # BN next
-        self.blocks, self.attention_after = [], -1
+        # Per position and channel: BN removes only the channel means of its bias (docstring).
+        self.fc0 = sn.SNDense(size * size * plan[0][0], name="fc0")
+        self.blocks = []
         for i, (c_in, c_out) in enumerate(plan):
             fold = cfg.fold_div if i < cfg.temporal_blocks else 0
-            self.blocks.append(biggan.GeneratorBlock(c_in, c_out, fold, name=f"block{i}"))
-            size *= 2
-            if size == cfg.attention_resolution and self.attention_after < 0:
-                self.attention_after = i
+            self.blocks.append(biggan.GeneratorBlock(c_in, c_out, fold,
+                                                     output_bias=i + 1 < cfg.temporal_blocks,
+                                                     name=f"block{i}"))
+        self.attention_after = cfg.attention_blocks()[0]
         self.attention = (biggan.SelfAttention(plan[self.attention_after][1], name="attention")
                           if self.attention_after >= 0 else None)
         # PyTorch momentum 1e-4 = Keras 0.9999 [C].
@@ -306,14 +354,14 @@ class MVTImageDiscriminator(keras.Model):
     def __init__(self, cfg: MVTConfig, **kwargs):
         super().__init__(**kwargs)
         self.cfg = cfg
-        self.blocks, self.attention_after = [], -1
-        size = cfg.resolution
+        self.blocks, in_channels = [], 3
         for i, (channels, down) in enumerate(cfg.image_discriminator_plan()):
-            self.blocks.append(biggan.DiscriminatorBlock(channels, down, optimized=(i == 0),
-                                                         learnable_skip=True, name=f"block{i}"))
-            size //= 2 if down else 1
-            if size == cfg.attention_resolution and self.attention_after < 0:
-                self.attention_after = i
+            # The code's skip: a 1x1 conv when downsampling or changing width, else identity.
+            self.blocks.append(biggan.DiscriminatorBlock(
+                channels, down, optimized=(i == 0),
+                learnable_skip=down or channels != in_channels, name=f"block{i}"))
+            in_channels = channels
+        self.attention_after = cfg.attention_blocks()[1]
         self.attention = (biggan.SelfAttention(cfg.image_discriminator_plan()[
             self.attention_after][0], name="attention") if self.attention_after >= 0 else None)
         self.head = biggan.ProjectionHead(cfg.image_discriminator_plan()[-1][0],

@@ -39,3 +39,17 @@ def test_resume_changes_split_shape_changes_from_run_settings():
     assert allowed == ["--train_steps 10000 -> 20000", "--g_lr 0.0002 -> 0.001",
                        "--log_every 50 -> 10"]
     assert stored.resume_changes(stored) == ([], [])
+
+
+def test_metrics_while_training_are_checked_and_may_change_on_resume():
+    for field, value, message in (("eval_every", -1, "--eval_every=-1"),
+                                  ("eval_samples", 1, "--eval_samples=1"),
+                                  ("eval_classifier_steps", 0, "--eval_classifier_steps=0")):
+        with pytest.raises(ValueError, match=message):
+            config.Config(runtime=config.RuntimeConfig(**{field: value})).validate()
+    stored = config.Config()
+    new = config.Config(runtime=config.RuntimeConfig(eval_every=100, eval_samples=64,
+                                                     eval_cache_dir="c"))
+    assert new.resume_changes(stored) == ([], ["--eval_every 0 -> 100",
+                                               "--eval_samples 128 -> 64",
+                                               "--eval_cache_dir  -> c"])

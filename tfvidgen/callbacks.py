@@ -60,6 +60,14 @@ class ProgressAndScalars:
         self._counts: dict[str, int] = {}
         self._t0 = time.perf_counter()
         self._step0 = start_step
+        self._overhead_per_step = 0.0
+
+    def exclude(self, seconds: float, every: int = 0) -> None:
+        """Leaves `seconds` of host work done between two steps (an evaluation) out of the step
+        time; when that work recurs every `every` steps, the ETA adds its share per step."""
+        self._t0 += seconds
+        if every:
+            self._overhead_per_step = seconds / every
 
     def on_step_end(self, step: int, logs: dict) -> None:
         for k, v in logs.items():
@@ -80,7 +88,7 @@ class ProgressAndScalars:
                     tf.summary.scalar(f"learning_rate/{name}", lr)
                 tf.summary.scalar("perf/step_time_s", step_time)
                 tf.summary.scalar("perf/videos_per_sec", videos_per_sec)
-        eta = (self.total - step) * step_time
+        eta = (self.total - step) * (step_time + self._overhead_per_step)
         shown = " ".join(f"{k}={v:.3f}" for k, v in sorted(means.items()) if _shown(k))
         print(f"step {step}/{self.total} | {shown} | {step_time:.3f}s/step "
               f"{videos_per_sec:.1f} videos/s | ETA {eta / 60:.1f} min", file=self.stream,

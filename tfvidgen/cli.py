@@ -50,6 +50,17 @@ _HELP = {
     "keep_checkpoints": "Number of checkpoints to keep.",
     "num_sample_videos": "Videos per TensorBoard sample grid.",
     "profile_steps": "START,END: trace these steps with the TF profiler (TensorBoard Profile tab).",
+    "eval_every": "Every N steps (and at the last step) measure the evaluation protocol's FD and "
+                  "IS on --eval_samples videos (EMA generator if any): TensorBoard eval/*, a "
+                  "progress line, <workdir>/eval_curve.jsonl and the best-FD checkpoint in "
+                  "<workdir>/best/. 0 = off.",
+    "eval_samples": "Generated (and real test) videos per evaluation during training.",
+    "eval_cache_dir": "Cache of the evaluation classifier (<dir>/classifier-<protocol key>, "
+                      "trained once per dataset configuration) and real statistics; share it "
+                      "between runs. Default: <workdir>/eval, with the classifier in "
+                      "<workdir>/eval/classifier where evaluate looks by default.",
+    "eval_classifier_steps": "Training steps of a new evaluation classifier (the same value as "
+                             "evaluate's --classifier_steps shares the classifier).",
 }
 
 #: flag name -> (config group, field)

@@ -94,6 +94,14 @@ class RuntimeConfig:
       keep_checkpoints: how many checkpoints CheckpointManager keeps.
       num_sample_videos: videos in each TensorBoard sample grid (fixed latents).
       profile_steps: (start, end) step window to trace with the TF profiler; () disables.
+      eval_every: steps between evaluations of the pinned protocol's FD and IS during training
+        (tfvidgen.eval.during_training; also at the last step); 0 disables.
+      eval_samples: generated (and real test) videos per evaluation during training.
+      eval_cache_dir: where the evaluation classifier and the real statistics are cached; ""
+        = <workdir>/eval (where `python -m tfvidgen.evaluate` looks by default). Runs sharing
+        a cache directory share one classifier per dataset configuration.
+      eval_classifier_steps: training steps of a new evaluation classifier (evaluate's
+        --classifier_steps: the same value shares the classifier).
     """
 
     workdir: str = "runs/default"
@@ -108,6 +116,10 @@ class RuntimeConfig:
     keep_checkpoints: int = 3
     num_sample_videos: int = 8
     profile_steps: tuple[int, ...] = ()
+    eval_every: int = 0
+    eval_samples: int = 128
+    eval_cache_dir: str = ""
+    eval_classifier_steps: int = 400
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,6 +166,10 @@ class Config:
                                        and 0 <= r.profile_steps[0] < r.profile_steps[1]),
                "profile_steps", r.profile_steps, "START,END with 0 <= START < END")
         _check(bool(r.workdir), "workdir", r.workdir, "a directory")
+        _check(r.eval_every >= 0, "eval_every", r.eval_every, ">= 0 (0 = off)")
+        _check(r.eval_samples >= 2, "eval_samples", r.eval_samples, ">= 2")
+        _check(r.eval_classifier_steps >= 1, "eval_classifier_steps", r.eval_classifier_steps,
+               ">= 1")
         return self
 
     def to_json(self) -> str:
@@ -219,7 +235,8 @@ class Config:
 RESUMABLE = frozenset({
     "train_steps", "g_lr", "d_lr", "beta1", "beta2", "workdir", "strategy", "num_cpu_replicas",
     "mixed_precision", "jit_compile", "checkpoint_every", "sample_every", "log_every",
-    "keep_checkpoints", "num_sample_videos", "profile_steps", "init_from"})
+    "keep_checkpoints", "num_sample_videos", "profile_steps", "init_from", "eval_every",
+    "eval_samples", "eval_cache_dir", "eval_classifier_steps"})
 
 
 def _check(ok: bool, flag: str, value: Any, expected: str) -> None:

@@ -14,6 +14,10 @@ draw is keyed by (seed, example number) and the data order by (seed, step) (a st
 model's real_batches_per_step() batches, counted in the skip), so the step IS the RNG
 state and the data position: a run killed at any point and started again with the same command
 continues from its last checkpoint exactly as if it had not stopped.
+
+Metrics while training (--eval_every): tfvidgen.eval.during_training, on the chief only. Its
+classifier is prepared before the seeds are set, and it only reads weights, so a run with it
+trains the same weights as a run without.
 """
 
 from __future__ import annotations
@@ -85,6 +89,10 @@ def check_resume(config: Config, workdir: str, log=print) -> None:
         log(f"resume: {change}")
 
 
+def _log(line: str) -> None:
+    print(line, flush=True)
+
+
 def _sample_labels(num_classes: int, count: int):
     return tf.constant(np.arange(count) % max(1, num_classes), tf.int32)
 
@@ -102,8 +110,6 @@ def run(config: Config, flags_writer=None) -> dict:
     distribute.split_cpu(rt.num_cpu_replicas)
     strategy = distribute.make_strategy(rt)
     precision = hardware.choose_precision(rt.mixed_precision)
-    keras.mixed_precision.set_global_policy(precision)
-    keras.utils.set_random_seed(rt.seed)
     if train.batch_size % strategy.num_replicas_in_sync:
         raise ValueError(f"--batch_size={train.batch_size} must be divisible by the number of "
                          f"replicas ({strategy.num_replicas_in_sync})")
@@ -115,6 +121,12 @@ def run(config: Config, flags_writer=None) -> dict:
     if os.path.exists(workdir) and not os.path.isdir(workdir):
         raise ValueError(f"--workdir={workdir} is a file, not a directory")
     check_resume(config, workdir)
+    eval_setup = None
+    if rt.eval_every and chief:     # before the seeds are set: its own seeding stays its own
+        from tfvidgen.eval import during_training
+        eval_setup = during_training.prepare(config, info, workdir, log=_log)
+    keras.mixed_precision.set_global_policy(precision)
+    keras.utils.set_random_seed(rt.seed)
 
     model = models.build(config, info["num_classes"], strategy)
     step = model.step
@@ -174,11 +186,16 @@ def run(config: Config, flags_writer=None) -> dict:
                                          _sample_labels(info["num_classes"], rt.num_sample_videos))
     checkpointer = callbacks.Checkpointer(manager, rt.checkpoint_every, model.variables)
     profiler = callbacks.Profiler(os.path.join(workdir, "tensorboard"), rt.profile_steps)
-    hooks = [callbacks.ProgressAndScalars(writer, rt.log_every, train.train_steps, train.batch_size,
-                                          model.learning_rates(),
-                                          start),
-             callbacks.VideoSamples(writer, rt.sample_every, model, sample_latents),
+    progress = callbacks.ProgressAndScalars(writer, rt.log_every, train.train_steps,
+                                            train.batch_size, model.learning_rates(), start)
+    hooks = [progress, callbacks.VideoSamples(writer, rt.sample_every, model, sample_latents),
              profiler, checkpointer]
+    evaluator = None
+    if eval_setup is not None:      # after the checkpointer: a step is saved before it is scored
+        evaluator = during_training.MetricsDuringTraining(
+            eval_setup, model, workdir, writer, rt.eval_every, train.train_steps, start,
+            progress=progress, log=_log)
+        hooks.append(evaluator)
     print(f"training {config.model} on {config.data.dataset} with {strategy.num_replicas_in_sync} "
           f"replica(s), global batch {train.batch_size}, {precision}, steps {start} -> {train.train_steps}, "
           f"workdir {workdir}", flush=True)
@@ -195,6 +212,8 @@ def run(config: Config, flags_writer=None) -> dict:
             for hook in hooks:
                 hook.on_step_end(current, logs)
         checkpointer.save(int(step.numpy()))
+        if evaluator is not None:   # a run stopped during its last evaluation scores it now
+            evaluator.on_step_end(int(step.numpy()), logs)
     finally:
         profiler.close()
         if writer is not None:

@@ -9,7 +9,9 @@ pooled features feed the Frechet distance. Trained once per dataset/protocol and
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -24,7 +26,7 @@ from tfvidgen.config import DataConfig
 from tfvidgen.data import pipeline
 
 __all__ = ["VideoClassifier", "ClassifierProtocol", "train_classifier", "load_or_train",
-           "real_split",
+           "real_split", "protocol_for", "protocol_key", "shared_dir",
            "predict", "test_split", "train_on_arrays", "real_test_accuracy", "make_train_step"]
 
 WEIGHTS, META = "classifier.weights.h5", "classifier.json"
@@ -50,6 +52,25 @@ class ClassifierProtocol:
     # 2 = mean+max pooled features, 3 = data order independent of TF's global seed, 4 = records
     # are tested on their test split (was: the train split).
     version: int = 4
+
+
+def protocol_for(data: DataConfig, info: dict, steps: int = 400) -> ClassifierProtocol:
+    """The classifier protocol of a run's data (`info`: pipeline.dataset_info), as
+    `python -m tfvidgen.evaluate --classifier_steps=<steps>` builds it."""
+    return ClassifierProtocol(data.dataset, data.data_dir, data.resolution, data.num_frames,
+                              data.max_stride, info["num_classes"], info["num_identities"],
+                              steps=steps)
+
+
+def protocol_key(p: ClassifierProtocol) -> str:
+    """16 hex digits naming `p`: runs with the same key can share one classifier."""
+    return hashlib.sha256(json.dumps(dataclasses.asdict(p), sort_keys=True)
+                          .encode()).hexdigest()[:16]
+
+
+def shared_dir(cache_dir: str, p: ClassifierProtocol) -> str:
+    """The classifier directory of `p` inside a cache shared by runs of several datasets."""
+    return os.path.join(cache_dir, f"classifier-{protocol_key(p)}")
 
 
 @keras.saving.register_keras_serializable(package="tfvidgen")
@@ -248,8 +269,34 @@ def load(out_dir: str) -> tuple:
     return model, meta
 
 
+@contextlib.contextmanager
+def _exclusive(out_dir: str):
+    """Holds a lock on `out_dir` so that processes sharing a cache train its classifier once
+    (the others wait, then load it). Without a writable directory: no lock (loading only)."""
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        lock = open(os.path.join(out_dir, ".lock"), "w")
+    except OSError:
+        lock = None
+    if lock is None:
+        yield
+        return
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def load_or_train(p: ClassifierProtocol, out_dir: str, log=print) -> tuple:
-    """The cached classifier if its protocol matches, else a newly trained one."""
+    """The cached classifier if its protocol matches, else a newly trained one (once, when
+    several processes share `out_dir`)."""
+    with _exclusive(out_dir):
+        return _load_or_train(p, out_dir, log)
+
+
+def _load_or_train(p: ClassifierProtocol, out_dir: str, log) -> tuple:
     meta_path = os.path.join(out_dir, META)
     if os.path.isfile(meta_path):
         with open(meta_path) as f:

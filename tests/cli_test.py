@@ -24,8 +24,8 @@ def test_every_config_field_has_exactly_one_flag_and_back():
 def test_config_validation_names_the_flag():
     with pytest.raises(ValueError, match=r"--batch_size=0 is invalid"):
         config.Config(train=config.TrainConfig(batch_size=0)).validate()
-    with pytest.raises(ValueError, match=r"--resolution=48"):
-        config.Config(data=config.DataConfig(resolution=48)).validate()
+    with pytest.raises(ValueError, match=r"--resolution=8"):
+        config.Config(data=config.DataConfig(resolution=8)).validate()
     with pytest.raises(ValueError, match=r"--data_dir"):
         config.Config(data=config.DataConfig(dataset="records")).validate()
     with pytest.raises(ValueError, match=r"--profile_steps"):
@@ -67,3 +67,12 @@ def test_dry_run_prints_the_resolved_config_from_a_flagfile():
     assert result.returncode == 0, result.stderr
     resolved = config.Config.from_json(result.stdout)
     assert resolved.data.resolution == 32 and resolved.model_params["base_channels"] == 16
+
+
+def test_each_model_checks_its_own_resolution():
+    from tfvidgen import models
+    at = lambda model, size: config.Config(
+        model=model, data=config.DataConfig(resolution=size, num_frames=8)).validate()
+    with pytest.raises(ValueError, match=r"--resolution=48"):
+        models.model_config(at("g3an", 48), 1)
+    assert models.model_config(at("mvt_tsa", 96), 8).resolution == 96

@@ -20,7 +20,7 @@ FLAGS = flags.FLAGS
 _HELP = {
     "dataset": "Data source: synthetic_actions (default), synthetic_shapes, or records.",
     "data_dir": "Directory of TFRecord shards + manifest.json (tools/prepare_dataset.py).",
-    "resolution": "Frame height = width of the clips the model sees (power of two).",
+    "resolution": "Frame height = width of the clips the model sees (>= 16; each model states the sizes it builds: a power of two, or e.g. 96 for MVT-TSA).",
     "num_frames": "Clip length in frames.",
     "max_stride": "Temporal stride of each clip is drawn from [1, max_stride].",
     "random_flip": "Random horizontal flips.",

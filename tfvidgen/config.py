@@ -139,8 +139,8 @@ class Config:
         _check(d.dataset in DATASETS, "dataset", d.dataset, f"one of {', '.join(DATASETS)}")
         _check(d.dataset != "records" or bool(d.data_dir), "data_dir", d.data_dir,
                "a directory of TFRecord shards when --dataset=records")
-        _check(d.resolution >= 16 and d.resolution & (d.resolution - 1) == 0, "resolution",
-               d.resolution, "a power of two >= 16")
+        _check(d.resolution >= 16, "resolution", d.resolution,
+               ">= 16 (each model then checks its own sizes: most need a power of two)")
         _check(d.num_frames >= 2, "num_frames", d.num_frames, ">= 2")
         _check(d.max_stride >= 1, "max_stride", d.max_stride, ">= 1")
         _check(0.0 <= d.random_crop < 0.5, "random_crop", d.random_crop, "in [0, 0.5)")

@@ -107,6 +107,27 @@ def gif_summary(name: str, frames: np.ndarray, step: int, fps: int = 8) -> None:
     tf.summary.write(name, tensor, step=step, metadata=metadata)
 
 
+class EMAStatistics:
+    """Before the hooks that read the EMA generator at a step (samples, checkpoint, evaluation)
+    and before the final save: re-estimates its BN statistics from its own activations
+    (models.base.VideoGAN.recalibrate_ema_statistics). Runs on every worker at the same steps:
+    synchronized BN all-reduces across them."""
+
+    def __init__(self, model, run, every: tuple, total_steps: int):
+        self.model, self.run, self.total = model, run, total_steps
+        self.every = tuple(e for e in every if e)
+        self._last = None
+
+    def on_step_end(self, step: int, logs: dict) -> None:
+        if step == self.total or any(step % e == 0 for e in self.every):
+            self.recalibrate(step)
+
+    def recalibrate(self, step: int) -> None:
+        if step != self._last:
+            self.model.recalibrate_ema_statistics(self.run)
+            self._last = step
+
+
 class VideoSamples:
     """Every `every` steps: videos from a FIXED set of latents, as a frame grid and as a GIF."""
 

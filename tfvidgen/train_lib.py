@@ -188,7 +188,11 @@ def run(config: Config, flags_writer=None) -> dict:
     profiler = callbacks.Profiler(os.path.join(workdir, "tensorboard"), rt.profile_steps)
     progress = callbacks.ProgressAndScalars(writer, rt.log_every, train.train_steps,
                                             train.batch_size, model.learning_rates(), start)
-    hooks = [progress, callbacks.VideoSamples(writer, rt.sample_every, model, sample_latents),
+    ema_statistics = callbacks.EMAStatistics(
+        model, lambda fn, latents: strategy.run(fn, args=(latents,)),
+        (rt.sample_every, rt.checkpoint_every, rt.eval_every), train.train_steps)
+    hooks = [progress, ema_statistics,
+             callbacks.VideoSamples(writer, rt.sample_every, model, sample_latents),
              profiler, checkpointer]
     evaluator = None
     if eval_setup is not None:      # after the checkpointer: a step is saved before it is scored
@@ -211,6 +215,7 @@ def run(config: Config, flags_writer=None) -> dict:
             callbacks.assert_finite(current, logs, checkpointer.last_saved)
             for hook in hooks:
                 hook.on_step_end(current, logs)
+        ema_statistics.recalibrate(int(step.numpy()))
         checkpointer.save(int(step.numpy()))
         if evaluator is not None:   # a run stopped during its last evaluation scores it now
             evaluator.on_step_end(int(step.numpy()), logs)

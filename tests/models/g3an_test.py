@@ -188,3 +188,39 @@ def test_phases_reproduce_the_pre_contract_schedule_exactly(conditional):
     for a, b in zip(state(ported), state(reference)):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
     assert ported.phases(0) == ported.phases(1) == ("d_main", "g_main")
+
+
+def test_ema_statistics_are_recalibrated_to_the_averaged_weights():
+    """The EMA copy's BN statistics copied from the source describe other weights; after
+    recalibration, inference-mode samples match batch-statistics samples of the same weights."""
+    config = tiny_config()
+    model = g3an.G3AN(g3an.G3ANConfig(**config.model_params, resolution=16, num_frames=4,
+                                      num_classes=5), TrainConfig(ema_decay=0.5))
+    model.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
+    model.train_step(_batch(config))
+    model.update_ema()
+    for v in model.ema_generator.trainable_variables:     # averaged weights far from the source
+        v.assign(v * 2.0)
+    latents = model.sample_inputs(64, 123)
+
+    def gap():
+        inference = model.ema_generator(latents, training=False).numpy()
+        return np.abs(inference - model.ema_generator(latents, training=True).numpy()).mean()
+
+    source_means = [bn.moving_mean.numpy() for bn in model.ema_batch_norms()]
+    before = gap()       # (this training-mode call moved the statistics by 10% only)
+    assert len(model.ema_batch_norms()) > 0 and model.recalibrate_ema_statistics()
+    after = gap()
+    assert after < 0.25 * before, (before, after)
+    assert any(not np.allclose(m, bn.moving_mean.numpy())
+               for m, bn in zip(source_means, model.ema_batch_norms()))
+    trained = _values(model.generator.weights)
+    model.recalibrate_ema_statistics()
+    assert not any(_changed(trained, model.generator.weights))   # the source is untouched
+
+
+def test_without_ema_there_is_nothing_to_recalibrate():
+    config = tiny_config()
+    model = g3an.G3AN(g3an.G3ANConfig(**config.model_params, resolution=16, num_frames=4,
+                                      num_classes=5), TrainConfig())
+    assert model.ema_batch_norms() == [] and not model.recalibrate_ema_statistics()

@@ -2,7 +2,7 @@
 
 A tf.function around `strategy.run(model.train_step)` over
 `strategy.distribute_datasets_from_function(...)` (Keras 3.15 `fit` fails under
-MultiWorkerMirroredStrategy: STACK.md). Per-replica logs are averaged across replicas; the EMA and
+MultiWorkerMirroredStrategy on Keras 3.15). Per-replica logs are averaged across replicas; the EMA and
 the step counter are updated in cross-replica context.
 
 Phases: the model says which of its phases run at each step (chosen here, on the host); one traced

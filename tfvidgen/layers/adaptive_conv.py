@@ -7,7 +7,7 @@ normalised; the input is replicate-padded by n // 2:
     out[b, y, x, c] = sum_{i, j} h_pad[b, y + i, x + j, c] * w_v[b, y, x, i] * w_h[b, y, x, j]
 
 Computed as n * n shifted slices multiply-accumulated. Training runs it as its own
-tf.function(jit_compile=True) (STACK.md: 7 ms forward vs 166 ms for extract_patches + einsum, and
+tf.function(jit_compile=True) (measured on CPU, TF 2.21: 7 ms forward vs 166 ms for extract_patches + einsum, and
 less memory; XLA fuses the n^2 elementwise products). XLA's fused kernel is not a core op, so a
 SavedModel must be traced with the plain path: `without_jit()` (a trace-time switch) does that.
 """

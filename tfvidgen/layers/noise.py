@@ -3,7 +3,7 @@
 Why: latents drawn from a per-example key are the same whichever replica the example lands on, so
 N replicas reproduce a single device's update exactly, different examples (hence replicas) draw
 different latents, and a resumed run redraws exactly what the interrupted one would have drawn.
-(keras.random with a SeedGenerator draws identical noise on every replica: STACK.md.)
+(keras.random with a SeedGenerator draws identical noise on every replica: verified on TF 2.21 / Keras 3.15.)
 """
 
 from __future__ import annotations

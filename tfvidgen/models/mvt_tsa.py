@@ -1,6 +1,6 @@
 """MVT / MVT-TSA: Multi-Variate Temporal GAN with temporal shift (Munoz, Zolfaghari, Argus, Brox;
 "Temporal Shift GAN for Large Scale Video Generation", WACV 2021, arXiv:2004.01823). Official
-PyTorch code: amunozgarza/tsb-gan. Spec: ../shared/specs/mvt.md. [P] paper, [C] code, [I] ours.
+PyTorch code: amunozgarza/tsb-gan. [P] paper, [C] code, [I] ours.
 
 Generator (one keras.Model, `generator`):
 - Z_ABC = [Z_A, Z_B, Z_C], dims (20, 20, 80), sigmas (0.5, 1, 2) (MVT-VAR/TSA) or all 1 (plain

@@ -1,5 +1,5 @@
 """TwoStreamVAN: Improving Motion Modeling in Video Generation (Sun, Xu, Saenko; WACV 2020,
-arXiv:1812.01037). Spec: ../shared/specs/twostreamvan.md; [P] paper, [C] official code, [I] ours.
+arXiv:1812.01037). [P] paper, [C] official code, [I] ours.
 
 Two VAE-GAN streams generate a video frame by frame, class-conditionally (one-hot label):
 - content stream: E_c (frame -> q(z_c|x, k)), G_c (z_c, k -> frame, no BN), patch image D_I [P];

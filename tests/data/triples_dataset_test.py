@@ -67,13 +67,15 @@ def test_other_synthetic_sources_give_triples_of_the_clip():
         assert any(np.array_equal(frame, image) for frame in video)
 
 
-def _write_records(path, identities, length=6, size=8):
-    """Raw (lossless) records with random frames, one per identity entry; returns the videos."""
+def _write_records(path, identities, length=6, size=8, labels=None):
+    """Raw (lossless) records with random frames, one per identity entry (label labels[k],
+    default 0); returns the videos."""
     rng = np.random.default_rng(1)
     videos = [rng.integers(0, 256, (length, size, size, 3), dtype=np.uint8) for _ in identities]
+    labels = labels or [0] * len(identities)
     writer = records.ShardWriter(str(path), "train", len(identities))
     for k, (frames, identity) in enumerate(zip(videos, identities)):
-        writer.write(records.serialize_video(frames, 0, identity, f"v{k}", "raw"))
+        writer.write(records.serialize_video(frames, labels[k], identity, f"v{k}", "raw"))
     records.write_manifest(str(path), {"splits": {"train": writer.close()}, "resolution": size})
     return [v.astype(np.float32) / 127.5 - 1.0 for v in videos]
 
@@ -85,25 +87,33 @@ def _owner(videos, frame):
     return owners[0]
 
 
-def test_records_with_identities_take_the_target_image_from_another_clip_of_the_identity(
+def test_records_with_identities_take_target_image_and_video_from_another_clip_of_the_identity(
         tmp_path):
-    identities = [0, 0, 1, 1, 2, -1]
-    videos = _write_records(tmp_path, identities)
+    """V_y (target_video) is the partner clip the target image comes from, with its label: a
+    second real video, so the model's Eq. 5 mismatch terms act; V itself only without one."""
+    identities, labels = [0, 0, 1, 1, 2, -1], [0, 1, 2, 0, 1, 2]
+    videos = _write_records(tmp_path, identities, labels=labels)
     cfg = DataConfig(dataset="records", data_dir=str(tmp_path), resolution=8, num_frames=3,
                      shuffle_buffer=6)
     made = _take(pipeline.make_triples_dataset(cfg, 3, seed=5), 4)
     seen = set()
     for batch in made:
-        np.testing.assert_array_equal(batch["source_video"], batch["target_video"])
-        for video, image in zip(batch["source_video"], batch["target_image"]):
+        for video, image, target_video, label, target_label in zip(
+                batch["source_video"], batch["target_image"], batch["target_video"],
+                batch["label"], batch["target_label"]):
             source = _owner(videos, video[0])
             target = _owner(videos, image)
             seen.add(source)
+            assert label == labels[source]
+            # The target image is a frame of the target video, and both come from one record.
+            assert any(np.array_equal(f, image) for f in target_video)
+            assert all(_owner(videos, f) == target for f in target_video)
+            assert target_label == labels[target]
             if identities[source] in (0, 1):             # another clip of the same identity
                 assert target != source and identities[target] == identities[source]
             else:                                        # alone or unknown: its own clip
                 assert target == source
-                assert any(np.array_equal(f, image) for f in video)
+                np.testing.assert_array_equal(target_video, video)
     assert seen == set(range(6))
     resumed = _take(pipeline.make_triples_dataset(cfg, 3, seed=5, start_step=3), 1)[0]
     for key in resumed:                                  # resume: the same step 3
@@ -127,6 +137,7 @@ def test_records_give_self_supervised_triples_of_the_clip(tmp_path, real_batches
         # The clip make_dataset would yield is both videos; the image is one of its frames.
         np.testing.assert_array_equal(triple["source_video"], clip["video"])
         np.testing.assert_array_equal(triple["target_video"], clip["video"])
+        np.testing.assert_array_equal(triple["target_label"], clip["label"])
         np.testing.assert_array_equal(triple["seed"], clip["seed"])
         assert triple["target_image"].shape == clip["video"].shape[:-4] + (8, 8, 3)
         videos = clip["video"].reshape(-1, 3, 8, 8, 3)

@@ -1,4 +1,5 @@
-"""Evaluation protocol: repeats, bounds, cached real statistics, determinism; the evaluate CLI."""
+"""Evaluation protocol: repeats, bounds, cached real statistics, determinism; the evaluate CLI;
+image-to-video scores on records (self-transfer, best-of-K)."""
 
 import json
 import os
@@ -6,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from tests.helpers import CLASSIFIER_PROTOCOL as PROTOCOL
 from tests.helpers import eval_config, eval_gan
@@ -134,3 +136,63 @@ def test_s3_for_a_conditional_model(trained, tmp_path):
     # An untrained generator is far below the real bound on S3 and label accuracy.
     assert results["s3"]["mean"] < 0.8 and results["label_accuracy"]["mean"] < 0.8
     assert "| s3 |" in protocol.markdown_table(results)
+
+
+def _tiny_records(path, count=3, size=16, length=6):
+    """A records dataset with a train and a test split of `count` random lossless videos each
+    (labels 0, 1, 2, ...): the test clips are known exactly."""
+    from tfvidgen.data import records
+    rng = np.random.default_rng(4)
+    splits, videos = {}, {}
+    for split in ("train", "test"):
+        writer = records.ShardWriter(str(path), split, count)
+        videos[split] = [rng.integers(0, 256, (length, size, size, 3), dtype=np.uint8)
+                         for _ in range(count)]
+        for k, frames in enumerate(videos[split]):
+            writer.write(records.serialize_video(frames, k % 3, k, f"{split}{k}", "raw"))
+        splits[split] = writer.close()
+    records.write_manifest(str(path), {"splits": splits, "resolution": size,
+                                       "class_names": ["a", "b", "c"],
+                                       "identity_names": [f"p{k}" for k in range(count)]})
+    return videos
+
+
+def test_image_to_video_results_on_records_score_self_transfer_and_best_of_k(tmp_path):
+    """No renderer: self-transfer reconstruction and best-of-K run on the records' real test
+    clips (each test record once, consecutive frames), here for a conditional Dual-MTGAN (the
+    labels come from the clips); the best video is the headline, the per-step max secondary."""
+    from tests.helpers import tiny_config, tiny_model
+    videos = _tiny_records(tmp_path)
+    config = tiny_config("dual_mtgan", conditional=True).replace(
+        data={"dataset": "records", "data_dir": str(tmp_path), "max_stride": 3,
+              "random_flip": True})
+    gan = tiny_model(config, num_classes=3)
+    log = []
+    results = protocol.image_to_video_results(gan, config.data, num_videos=8, best_of=2,
+                                              log=log.append)
+    expected = {f"{row}_{m}{suffix}" for m in ("psnr", "ssim") for row, suffix in (
+        ("self_transfer", ""), ("self_transfer", "_repeat_first_frame"), ("best_of_2", ""),
+        ("best_of_2", "_per_step_max"))}
+    assert set(results) == expected
+    for name, r in results.items():
+        assert np.isfinite(r["mean"]) and len(r["per_step"]) == 4, name
+    assert "records test split" in results["best_of_2_ssim"]["note"]
+    assert results["best_of_2_ssim"]["mean"] <= results["best_of_2_ssim_per_step_max"]["mean"]
+    assert any("has 3 videos (asked for 8)" in line for line in log)
+    # Frame 0 is the given image: a repeated copy is exact there (~150 dB), not in the mean.
+    still = results["self_transfer_psnr_repeat_first_frame"]
+    assert still["per_step"][0] > 100
+    assert still["mean"] == pytest.approx(np.mean(still["per_step"][1:]))
+    # The clips are the 3 test records, once each, 4 consecutive frames, unflipped.
+    clips = protocol._image_to_video_test_clips(config.data, 8, protocol._TRANSFER_TEST_SEED,
+                                                lambda *_: None)
+    assert clips["video"].shape == (3, 4, 16, 16, 3)
+    found = []
+    for clip in clips["video"]:
+        clip8 = np.rint((clip + 1) * 127.5).astype(np.uint8)
+        for k, video in enumerate(videos["test"]):
+            for start in range(3):
+                if np.array_equal(video[start:start + 4], clip8):
+                    found.append(k)
+    assert sorted(found) == [0, 1, 2]
+    np.testing.assert_array_equal(np.sort(clips["label"]), [0, 1, 2])

@@ -1,6 +1,7 @@
-"""Dual-MTGAN: shapes at paper size, E_C time-invariance, KL by hand, the pair D's labels, losses
-that move, transfer that learns appearance from the image, and the serving endpoints through an
-exported SavedModel."""
+"""Dual-MTGAN: shapes at paper size, E_C time-invariance, KL by hand, the pair D's labels, the
+mismatch terms on records triples, unweighted D losses, the cycle's inference-mode encoding,
+losses that move, transfer that learns appearance from the image (conditional: with labels), the
+serving endpoints through an exported SavedModel, and the image-to-video evaluation."""
 
 import json
 
@@ -11,7 +12,7 @@ import tensorflow as tf
 
 from tests.helpers import tiny_config, tiny_model
 from tfvidgen import export
-from tfvidgen.data import pipeline
+from tfvidgen.data import pipeline, records
 from tfvidgen.models import dual_mtgan
 
 
@@ -110,6 +111,107 @@ def test_plain_clips_are_same_clip_triples():
     assert not triple["distinct"].numpy().any()          # no mismatch term for these
 
 
+def _records(path, identities, labels, size=16, length=6):
+    """Lossless records of random frames, video k with identity identities[k], label labels[k]."""
+    rng = np.random.default_rng(2)
+    writer = records.ShardWriter(str(path), "train", len(identities))
+    for k, (identity, label) in enumerate(zip(identities, labels)):
+        frames = rng.integers(0, 256, (length, size, size, 3), dtype=np.uint8)
+        writer.write(records.serialize_video(frames, label, identity, f"v{k}", "raw"))
+    records.write_manifest(str(path), {"splits": {"train": writer.close()}, "resolution": size,
+                                       "class_names": ["a", "b", "c"]})
+
+
+def test_records_triples_with_a_partner_clip_turn_the_mismatch_terms_on(tmp_path):
+    """On records, V_y is the partner clip of y: the Eq. 5 mismatch pairs get weight 1/2 there
+    (0 only without a partner), and D_V sees V_y with V_y's own label when conditional."""
+    identities, labels = [0, 0, 1, 1, 2, -1], [0, 1, 2, 0, 1, 2]
+    _records(tmp_path, identities, labels)
+    config = tiny_config("dual_mtgan", conditional=True).replace(
+        data={"dataset": "records", "data_dir": str(tmp_path), "shuffle_buffer": 6,
+              "max_stride": 1})
+    model = tiny_model(config, num_classes=3)
+    batch = next(iter(pipeline.make_triples_dataset(config.data, 6, seed=5)))
+    distinct = model.triple(batch)["distinct"].numpy()
+    partnered = np.isin(batch["identity"].numpy(), [0, 1])
+    np.testing.assert_array_equal(distinct, partnered)
+    assert partnered.sum() == 4
+    context = model.phase_context(batch)
+    pairs = {p[0]: p[4] for p in model._pairs(batch, context, context["detached"])}
+    np.testing.assert_array_equal(pairs["mismatch_x"], 0.5 * partnered)
+    np.testing.assert_array_equal(pairs["mismatch_y"], 0.5 * partnered)
+    np.testing.assert_array_equal(context["target_labels"], batch["target_label"])
+    assert (batch["target_label"].numpy() != batch["label"].numpy()).any()
+    logs = model.train_step(batch, ("d_main", "g_main"))
+    assert all(np.isfinite(float(v)) for v in logs.values())
+
+
+def test_discriminators_minimise_their_unweighted_losses():
+    """Eq. 8's lambda_I weighs G's objective only: D_I's gradients are the same for
+    lambda_I = 1e-4 and 1 (scaled by 1e-4, most fell under Adam's epsilon), G's total is not."""
+    config = _config()
+    batch = next(iter(_triples(config)))
+    grads, g_totals = {}, {}
+    for lam in (1e-4, 1.0):
+        keras.utils.set_random_seed(3)
+        model = tiny_model(_config(lambda_image=lam))
+        context = model.phase_context(batch)
+        with tf.GradientTape() as tape:
+            total, logs = model.discriminator_losses(batch, context)
+        variables = model.image_discriminator.trainable_variables
+        grads[lam] = tape.gradient(total, variables)
+        np.testing.assert_allclose(float(total), float(logs["d_adv_image"] + logs["d_adv_video"]),
+                                   rtol=1e-6)
+        g_totals[lam] = float(model.generator_losses(batch, context)[0])
+    for small, large in zip(grads[1e-4], grads[1.0]):
+        np.testing.assert_allclose(small, large, rtol=1e-5, atol=1e-9)
+    assert max(float(tf.reduce_max(tf.abs(g))) for g in grads[1e-4]) > 1e-4
+    assert g_totals[1.0] != g_totals[1e-4]
+    ablated = tiny_model(_config(lambda_image=0.0))          # "without D_I" (paper Fig. 6)
+    total, logs = ablated.discriminator_losses(batch, ablated.phase_context(batch))
+    np.testing.assert_allclose(float(total), float(logs["d_adv_video"]), rtol=1e-6)
+
+
+def test_the_cycle_encodes_fakes_with_inference_statistics():
+    """E_M's moving statistics (used by transfer) move only from encoding the real source
+    video, never from the cycle term's encoding of fakes, which uses them."""
+    config = _config()
+    model = tiny_model(config)
+    batch = next(iter(_triples(config)))
+    moving = [v for v in model.motion_encoder.non_trainable_variables if "moving" in v.path]
+    assert moving
+    initial = [v.numpy() for v in moving]
+    model.motion_encoder(batch["source_video"], training=True)    # the one train-mode encoding
+    expected = [v.numpy() for v in moving]
+    for v, value in zip(moving, initial):
+        v.assign(value)
+    context = model.phase_context(batch)
+    for v, value, start in zip(moving, expected, initial):
+        np.testing.assert_allclose(v.numpy(), value, rtol=1e-6, atol=1e-7, err_msg=v.path)
+        assert not np.array_equal(value, start)
+    for v, value in zip(moving, expected):                      # the stats the cycle used
+        v.assign(value)
+    fakes = tf.concat([context["fakes"]["x"], context["fakes"]["yd"]], 0)
+    inference, _ = model.motion_encoder(fakes, training=False)
+    np.testing.assert_allclose(tf.concat([context["cycle"]["x"], context["cycle"]["yd"]], 0),
+                               inference, rtol=1e-5, atol=1e-6)
+
+
+def test_conditional_transfer_takes_the_driving_labels_and_says_when_they_are_missing():
+    config = _config(conditional=True)
+    model = tiny_model(config, num_classes=8)
+    batch = next(iter(_triples(config, size=2)))
+    image, video = batch["target_image"], batch["source_video"]
+    with pytest.raises(ValueError, match="labels"):
+        model.transfer(image, video)
+    with pytest.raises(ValueError, match="labels"):
+        model.generate({"image": image, "z_motion": tf.zeros([2, 4])})
+    out = model.transfer(image, video, batch["label"])
+    other = model.transfer(image, video, (batch["label"] + 1) % 8)
+    assert out.shape == (2, 4, 16, 16, 3)
+    assert float(tf.reduce_max(tf.abs(out - other))) > 0       # the label reaches G_T
+
+
 def test_losses_move_on_a_fixed_batch():
     config = _config(base_channels=8).replace(train={"g_lr": 2e-3, "d_lr": 2e-3})
     model = tiny_model(config)
@@ -127,18 +229,19 @@ def test_transfer_with_the_own_first_frame_reconstructs_better_than_another_acto
     """After a short run on synthetic_actions, the image carries the appearance: transferring a
     video's motion onto its own first frame gives back that video more closely than onto another
     actor's image."""
-    # first_frame content. How soon the image takes over depends on the initialisation: own /
-    # other error at 240 steps was 0.22 / 0.76 / 0.77 for seeds 0 / 1 / 2 with oneDNN on and
-    # 0.15 / 0.94 for seeds 0 / 1 with it off (at 120 steps seed 1 had not separated at all). So
-    # the test fixes seed 0, which separates early on every backend measured: 0.22 (oneDNN on),
-    # 0.15 (off), 0.17 (oneDNN with AVX2 kernels, ONEDNN_MAX_CPU_ISA=AVX2); asserted < 0.5.
-    keras.utils.set_random_seed(0)
+    # first_frame content. How soon the image takes over depends on the initialisation. Own /
+    # other error ratio (with L_M encoding the fakes in inference mode and D_I's loss unweighted)
+    # at 240 / 360 steps, oneDNN on: seed 0 0.51 / 0.42, seed 1 0.54 / 0.32, seed 2 0.39 / 0.31,
+    # seed 3 0.61 / 0.43; seed 2 with oneDNN off 0.57 / 0.38. So the test runs seed 2 for 360
+    # steps; asserted < 0.5. (The earlier objective, train-mode L_M: 0.16 / 0.70 / 0.84 / 0.74 at
+    # 240 steps for seeds 0-3.)
+    keras.utils.set_random_seed(2)
     config = _config(base_channels=16, content_dim=32, reconstruction_content="first_frame"
                      ).replace(train={"g_lr": 2e-3, "d_lr": 2e-3})
     model = tiny_model(config)
     data = iter(_triples(config, size=8, seed=1))
     step = tf.function(lambda b: model.train_step(b, ("d_main", "g_main")))
-    for _ in range(240):
+    for _ in range(360):
         step(next(data))
     batch = next(iter(_triples(config, size=16, seed=99)))
     source, other = batch["source_video"], batch["target_image"]
@@ -208,6 +311,10 @@ def test_bad_image_or_video_inputs_are_refused_naming_them(exported_dual, signat
         fn(**{**args, "image": tf.constant(good["image"], tf.float32)})    # dtype: uint8 only
 
 
+_I2V_ROWS = ("self_transfer_{}", "self_transfer_{}_repeat_first_frame", "best_of_2_{}",
+             "best_of_2_{}_per_step_max")
+
+
 def test_image_to_video_evaluation_scores_transfer_and_best_of_k_beside_references():
     from tfvidgen.eval import protocol
     from tfvidgen.eval import transfer as transfer_eval
@@ -217,8 +324,11 @@ def test_image_to_video_evaluation_scores_transfer_and_best_of_k_beside_referenc
                                               log=lambda *_: None)
     for metric in ("psnr", "ssim"):
         for key in (f"transfer_{metric}", f"transfer_{metric}_copy_source",
-                    f"transfer_{metric}_repeat_target", f"best_of_2_{metric}"):
+                    f"transfer_{metric}_repeat_target", *(r.format(metric) for r in _I2V_ROWS)):
             assert len(results[key]["per_step"]) == 4 and np.isfinite(results[key]["mean"]), key
+        # The one best video cannot beat the per-step maximum over the samples.
+        assert results[f"best_of_2_{metric}"]["mean"] <= \
+            results[f"best_of_2_{metric}_per_step_max"]["mean"] + 1e-9
     triples = transfer_eval.transfer_set(4, protocol._TRANSFER_TEST_SEED, 4, 16)
     copy = transfer_eval.motion_transfer_scores(lambda image, video: video, triples,
                                                 log=lambda *_: None)
@@ -226,5 +336,20 @@ def test_image_to_video_evaluation_scores_transfer_and_best_of_k_beside_referenc
     again = protocol.image_to_video_results(model, config.data, num_videos=4, best_of=2,
                                             log=lambda *_: None)
     assert again["best_of_2_ssim"]["per_step"] == results["best_of_2_ssim"]["per_step"]
-    with pytest.raises(ValueError, match="synthetic_actions"):
-        protocol.image_to_video_results(model, tiny_config("dual_mtgan").data)
+    # Without the renderer's ground truth: self-transfer and best-of-K on real test clips only.
+    shapes = protocol.image_to_video_results(tiny_model(tiny_config("dual_mtgan")),
+                                             tiny_config("dual_mtgan").data, num_videos=2,
+                                             best_of=2, log=lambda *_: None)
+    assert set(shapes) == {r.format(m) for r in _I2V_ROWS for m in ("psnr", "ssim")}
+
+
+def test_image_to_video_evaluation_of_a_conditional_model():
+    """Evaluation passes the driving / test video's label: transfer and best-of-K run."""
+    from tfvidgen.eval import protocol
+    config = _config(conditional=True)
+    model = tiny_model(config, num_classes=8)
+    results = protocol.image_to_video_results(model, config.data, num_videos=3, best_of=2,
+                                              log=lambda *_: None)
+    for metric in ("psnr", "ssim"):
+        for key in (f"transfer_{metric}", *(r.format(metric) for r in _I2V_ROWS)):
+            assert np.isfinite(results[key]["mean"]), key

@@ -1,6 +1,6 @@
 """The one input pipeline: config -> batched, prefetched tf.data.Dataset of element dicts.
 
-Element (DESIGN.md data contract), batched to [B, ...]:
+Element (the data contract every model reads), batched to [B, ...]:
   video     float32 [T, H, W, 3] in [-1, 1]
   label     int32   action class (0 when unlabelled)
   identity  int32   actor id (-1 when unknown)
@@ -21,13 +21,14 @@ Triples (make_triples_dataset): image-to-video training data. On synthetic_actio
 by tfvidgen.data.triples: target_image [H, W, 3] (the target actor in a pose of its own),
 source_video and target_video [T, H, W, 3] (the target's actor and background doing the source's
 motion: the ground truth), label (the source's action) and seed; no flip/crop, which would have to
-act alike on all three. On records there is no ground truth of another motion, so the triple is
-self-supervised: source_video = target_video = the (augmented) clip (the ground truth of moving
-its own actor), and target_image a frame of ANOTHER clip of the same identity when the record has
+act alike on all three. On records there is no ground truth of another motion: source_video is
+the (augmented) clip make_dataset would yield, and target_video a second real clip, V_y, that
+target_image (one of its frames) comes from: ANOTHER clip of the same identity when the record has
 one (identity >= 0) and the shuffle window holding it (data.shuffle_buffer records, the unit of
-the stateless shuffle) has another record of that identity; otherwise one of the clip's own
-frames. Other synthetic sources (synthetic_shapes) give the same-clip triples. Same order, clip
-sampling, resume, sharding and `real_batches` as make_dataset.
+the stateless shuffle) has another record of that identity, with target_label its label; otherwise
+the clip itself (target_video = source_video, target_label = label: a self-supervised triple).
+Other synthetic sources (synthetic_shapes) give the same-clip triples. Same order, clip sampling,
+resume, sharding and `real_batches` as make_dataset.
 Sharding: input pipeline i of n (tf.distribute.InputContext) sees only videos i, i+n, i+2n, ... of a
 synthetic set, or every n-th shard file (every n-th record when there are fewer files than pipelines).
 """
@@ -110,7 +111,8 @@ def make_triples_dataset(data: DataConfig, global_batch_size: int, seed: int, in
     """Infinite dataset of batched image-to-video triples; the arguments mean what they mean for
     make_dataset. On synthetic_actions element i of the stream is triple (seed, video index of i),
     on a clip of frames sampled per example as make_dataset samples them; on records, the clip
-    make_dataset would yield with one of its frames as target_image (the module docstring)."""
+    make_dataset would yield as source_video, and a partner clip of its identity (or the clip
+    itself) as target_video with one of its frames as target_image (the module docstring)."""
     if data.dataset == "records":
         return _identity_triples(data, global_batch_size, seed, input_context, start_step, split,
                                  real_batches)
@@ -143,8 +145,9 @@ def make_triples_dataset(data: DataConfig, global_batch_size: int, seed: int, in
 
 def _identity_triples(data: DataConfig, global_batch_size: int, seed: int, input_context,
                       start_step: int, split: str, real_batches: int) -> tf.data.Dataset:
-    """Records triples: make_dataset's clip as source and target video, target_image a frame of
-    another clip of the same identity (same shuffle window) or, failing that, of the clip."""
+    """Records triples: make_dataset's clip as source_video; target_video another clip of the
+    same identity (same shuffle window) or, failing that, the clip; target_image a frame of
+    target_video."""
     num_pipelines, pipeline_id, batch, skip = _layout(global_batch_size, input_context,
                                                       start_step, real_batches)
     serialized, element_fn = _records_source(data, seed, num_pipelines, pipeline_id, split)
@@ -160,14 +163,18 @@ def _identity_triples(data: DataConfig, global_batch_size: int, seed: int, input
 
         def other_clip():
             partner_seed = tf.random.experimental.stateless_fold_in(example_seed, _SALT_PARTNER)
-            return _augment(element_fn(partner, partner_seed)["video"], data, partner_seed)
+            other = element_fn(partner, partner_seed)
+            return _augment(other["video"], data, partner_seed), other["label"]
 
-        target_clip = tf.cond(has_partner, other_clip, lambda: video)
+        # V_y is the clip the target image comes from, so the Eq. 5 mismatch pairs see a second
+        # real video (they are dropped only where V_y is V: no partner).
+        target_clip, target_label = tf.cond(has_partner, other_clip,
+                                            lambda: (video, element["label"]))
         frame = tf.random.stateless_uniform([], frame_key, maxval=data.num_frames,
                                             dtype=tf.int32)
         return {"label": element["label"], "identity": element["identity"], "seed": example_seed,
                 "target_image": target_clip[frame], "source_video": video,
-                "target_video": video}
+                "target_video": target_clip, "target_label": target_label}
 
     return _batched(keys.map(lambda n, k: build(n, *k), num_parallel_calls=tf.data.AUTOTUNE,
                              deterministic=True), batch, real_batches)

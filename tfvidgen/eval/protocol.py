@@ -10,16 +10,25 @@ Metrics (natural log):
   label_accuracy         conditional models: share of videos classified as the requested action
   appearance_preservation  fixed appearance latent(s), varied motion: share of videos whose predicted identity stays
                          that of the group's first video
+  motion_preservation    the mirror: fixed motion latent(s) (and label, or driving video), varied
+                         appearance: share of videos whose predicted action stays that of the
+                         group's first video (models with a motion or video input)
+                         On synthetic data both preservations get their experimental bound from
+                         the renderer's true factors: real clips sharing actor and background
+                         (motion varied), or sharing action and every motion factor (actor and
+                         background varied), scored by the same classifier.
   s3                     MVT's S3 = sqrt((SeR/ReR)(ReS/ReR)), conditional models only: SeR = real
                          test accuracy of a fresh classifier trained on generated videos with
                          their requested labels, ReS = real classifier on those videos, ReR =
                          real classifier on real test videos (one sample set; bound 1 = real)
   fd_external            Frechet distance of features from a user-provided SavedModel (e.g. an
                          I3D the user exported: FVD-style), when --feature_model is given
-Image-to-video models (a `transfer(image, video)` method, e.g. Dual-MTGAN) on synthetic_actions
-also get image_to_video_results: motion-transfer PSNR/SSIM against the renderer's exact ground
-truth beside the copy-source / repeat-target references, and the paper's best-of-K per-time-step
-PSNR/SSIM of stochastic generation from a test video's first frame (tfvidgen.eval.transfer).
+Image-to-video models (a `transfer(image, video)` method, e.g. Dual-MTGAN) also get
+image_to_video_results (tfvidgen.eval.transfer) on real test clips of any dataset: self-transfer
+PSNR/SSIM (a clip's own first frame and motion vs the clip) and the paper's best-of-K PSNR/SSIM
+of stochastic generation from a test clip's first frame (headline: the best video by mean SSIM;
+secondary: the per-time-step maximum); on synthetic_actions also motion-transfer PSNR/SSIM
+against the renderer's exact ground truth beside the copy-source / repeat-target references.
 """
 
 from __future__ import annotations
@@ -40,10 +49,11 @@ from tfvidgen.eval import metrics
 __all__ = ["EvalProtocol", "real_statistics", "evaluate_model", "METRICS", "markdown_table",
            "image_to_video_results"]
 
-METRICS = ("is", "h_y", "h_y_given_v", "fd", "label_accuracy", "appearance_preservation", "s3",
+METRICS = ("is", "h_y", "h_y_given_v", "fd", "label_accuracy", "appearance_preservation",
+           "motion_preservation", "s3",
            "fd_external")
 _BETTER = {"is": "higher", "h_y": "higher", "h_y_given_v": "lower", "fd": "lower",
-           "label_accuracy": "higher", "appearance_preservation": "higher", "s3": "higher", "fd_external": "lower"}
+           "label_accuracy": "higher", "appearance_preservation": "higher", "motion_preservation": "higher", "s3": "higher", "fd_external": "lower"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,20 +153,74 @@ def _generate(gan, latents: dict, batch_size: int = 32) -> np.ndarray:
     return viz.from_uint8(viz.to_uint8(np.concatenate(chunks)))
 
 
-def _appearance_preservation(gan, clf, p: EvalProtocol, repeat: int, groups: int = 16,
-                             per_group: int = 4):
-    """Groups share the appearance latent(s) and vary the motion latent(s) (by declared role)."""
+#: input roles a preservation group shares: what "the same appearance" / "the same motion" is
+_APPEARANCE_ROLES = ("appearance", "image")
+_MOTION_ROLES = ("motion", "label", "video")
+
+
+def _preservation(gan, clf, p: EvalProtocol, repeat: int, shared_roles: tuple, head: str,
+                  seed_offset: int, groups: int = 16, per_group: int = 4) -> float:
+    """Groups share the inputs of `shared_roles` (by declared role) and vary the others: the
+    share of videos whose predicted `head` equals that of the group's first video."""
     n = groups * per_group
     labels = tf.constant(np.arange(n) % p.classifier.num_classes, tf.int32) \
         if gan.cfg.conditional else None
-    latents = gan.sample_inputs(n, p.seed + 7_000_000 + repeat * n, labels)
+    latents = gan.sample_inputs(n, p.seed + seed_offset + repeat * n, labels)
     index = np.repeat(np.arange(groups) * per_group, per_group)
-    # An image input carries the appearance of image-to-video models.
-    latents = {k: tf.gather(v, index) if gan.input_roles().get(k) in ("appearance", "image")
-               else v for k, v in latents.items()}
-    identity = classifier_lib.predict(clf, _generate(gan, latents))["identity"].argmax(1)
-    identity = identity.reshape(groups, per_group)
-    return float((identity[:, 1:] == identity[:, :1]).mean())
+    latents = {k: tf.gather(v, index) if gan.input_roles().get(k) in shared_roles else v
+               for k, v in latents.items()}
+    predicted = classifier_lib.predict(clf, _generate(gan, latents))[head].argmax(1)
+    predicted = predicted.reshape(groups, per_group)
+    return float((predicted[:, 1:] == predicted[:, :1]).mean())
+
+
+def _appearance_preservation(gan, clf, p: EvalProtocol, repeat: int) -> float:
+    """Fixed appearance (an image input carries it in image-to-video models), varied motion."""
+    return _preservation(gan, clf, p, repeat, _APPEARANCE_ROLES, "identity", 7_000_000)
+
+
+def _motion_preservation(gan, clf, p: EvalProtocol, repeat: int) -> float:
+    """Fixed motion (and label), varied appearance."""
+    return _preservation(gan, clf, p, repeat, _MOTION_ROLES, "action", 8_000_000)
+
+
+def _has_motion_input(gan) -> bool:
+    return any(role in ("motion", "video") for role in gan.input_roles().values())
+
+
+#: the factors a renderer group shares, per dataset: (appearance, motion)
+_TRUE_FACTORS = {
+    "synthetic_actions": (("actor", "background"),
+                          ("action", "phase", "speed", "amplitude", "start_x", "direction")),
+    "synthetic_shapes": (("shape", "colour", "background"), ("motion", "phase", "speed", "amplitude")),
+}
+
+
+def true_factor_preservation(p: EvalProtocol, clf, groups: int = 16,
+                             per_group: int = 4) -> dict:
+    """The renderer's bounds of appearance_preservation and motion_preservation: real clips
+    sharing the true appearance (or motion) factors, the rest drawn anew, scored by the
+    classifier as generated videos are. {} for datasets without a renderer."""
+    from tfvidgen.data import synthetic
+    c = p.classifier
+    if c.dataset not in _TRUE_FACTORS:
+        return {}
+    stream = p.seed + 11_000_000            # far from the training and test streams
+    out, drawn_count = {}, 0
+    for metric, shared, head in (("appearance_preservation", _TRUE_FACTORS[c.dataset][0], "identity"),
+                                 ("motion_preservation", _TRUE_FACTORS[c.dataset][1], "action")):
+        videos = []
+        for _ in range(groups):
+            first = synthetic.sample_factors(c.dataset, stream, drawn_count)
+            for j in range(per_group):
+                drawn = synthetic.sample_factors(c.dataset, stream, drawn_count + j)
+                f = dataclasses.replace(drawn, **{k: getattr(first, k) for k in shared})
+                videos.append(synthetic.render(c.dataset, f, range(c.num_frames), c.resolution))
+            drawn_count += per_group
+        predicted = classifier_lib.predict(clf, viz.from_uint8(np.stack(videos)))[head].argmax(1)
+        predicted = predicted.reshape(groups, per_group)
+        out[metric] = float((predicted[:, 1:] == predicted[:, :1]).mean())
+    return out
 
 
 def evaluate_model(gan, clf, p: EvalProtocol, real: dict, wanted=METRICS, log=print,
@@ -181,6 +245,11 @@ def evaluate_model(gan, clf, p: EvalProtocol, real: dict, wanted=METRICS, log=pr
                 f"appearance, varied motion)")
             per_repeat.setdefault("appearance_preservation", []).append(
                 _appearance_preservation(gan, clf, p, r))
+        if "motion_preservation" in wanted and _has_motion_input(gan):
+            log(f"[evaluate] repeat {r + 1}/{p.repeats}: motion preservation (fixed motion, "
+                f"varied appearance)")
+            per_repeat.setdefault("motion_preservation", []).append(
+                _motion_preservation(gan, clf, p, r))
     if "s3" in wanted and conditional:
         log("[evaluate] S3: training a classifier on generated videos")
         labels = np.arange(p.num_samples) % p.classifier.num_classes
@@ -196,12 +265,15 @@ def evaluate_model(gan, clf, p: EvalProtocol, real: dict, wanted=METRICS, log=pr
     real_a = {"action": real["a_action"], "features": real["a_features"]}
     experimental = _classifier_metrics(real_a, real["b_features"], real["a_label"])
     experimental["s3"] = 1.0                       # real videos: SeR = ReS = ReR
+    if {"appearance_preservation", "motion_preservation"} & set(per_repeat):
+        experimental.update(true_factor_preservation(p, clf))
     if feature_fn is not None:
         experimental["fd_external"] = metrics.frechet_distance_from_features(
             real["a_external"], real["b_external"])
     k = p.classifier.num_classes
     mathematical = {"is": float(k), "h_y": math.log(k), "h_y_given_v": 0.0, "fd": 0.0,
-                    "label_accuracy": 1.0, "appearance_preservation": 1.0, "fd_external": 0.0,
+                    "label_accuracy": 1.0, "appearance_preservation": 1.0,
+                    "motion_preservation": 1.0, "fd_external": 0.0,
                     "s3": None}
     results = {}
     for name, values in per_repeat.items():
@@ -216,63 +288,149 @@ def evaluate_model(gan, clf, p: EvalProtocol, real: dict, wanted=METRICS, log=pr
     return results
 
 
-#: stream of the image-to-video test triples: far from any training seed (the triples of a run
-#: with --seed=s come from streams s and s + 17)
+#: stream of the image-to-video test triples and clips: far from any training seed (the triples
+#: of a run with --seed=s come from streams s and s + 17)
 _TRANSFER_TEST_SEED = 1_000_003
+
+
+def _image_to_video_test_clips(data, num: int, test_seed: int, log) -> dict:
+    """Real test clips for self-transfer and best-of-K: {"video" [N, T, H, W, 3] in [-1, 1],
+    "label" [N], "source"}. synthetic_actions: the renderer's continuation_set (stream
+    test_seed + 1); records: N clips of the test split (the train split when there is none),
+    each record at most once, consecutive frames from a random start, no flip/crop; other
+    synthetic sets: clips of stream test_seed (disjoint from training's)."""
+    from tfvidgen.data import pipeline, synthetic
+    from tfvidgen.eval import transfer as transfer_eval
+    frames, size = data.num_frames, data.resolution
+    if data.dataset == "synthetic_actions":
+        clips = transfer_eval.continuation_set(num, test_seed + 1, frames, size, 1)
+        labels = [synthetic.sample_factors("synthetic_actions", test_seed + 1, i).action
+                  for i in range(num)]
+        return {"video": clips["ground_truth"], "label": np.array(labels, np.int32),
+                "source": "synthetic_actions test videos"}
+    cfg = dataclasses.replace(data, max_stride=1, random_flip=False, random_crop=0.0)
+    source, split = f"{data.dataset} test videos", "test"     # synthetic: test_seed's stream
+    if data.dataset == "records":
+        from tfvidgen.data import records
+        split = classifier_lib.real_split(data)
+        available = sum(s["count"] for s in records.read_manifest(data.data_dir)["splits"][split])
+        if available < num:
+            log(f"[evaluate] image-to-video: the {split} split has {available} videos "
+                f"(asked for {num})")
+            num = available
+        if num < 1:
+            raise ValueError(f"the {split} split of --data_dir={data.data_dir} has no videos")
+        # One shuffle window = the whole split: its first `num` clips are distinct records.
+        cfg = dataclasses.replace(cfg, shuffle_buffer=available)
+        source = f"records {split} split" + (" (no test split)" if split == "train" else "")
+    videos, labels = [], []
+    for batch in pipeline.make_dataset(cfg, min(num, 32), test_seed, split=split):
+        videos.append(batch["video"].numpy())
+        labels.append(batch["label"].numpy())
+        if sum(len(v) for v in videos) >= num:
+            break
+    return {"video": np.concatenate(videos)[:num], "label": np.concatenate(labels)[:num],
+            "source": source}
+
+
+def _transfer_row(value: float, per_step: list, math_bound, note: str) -> dict:
+    return {"mean": value, "std": 0.0, "values": [value], "better": "higher",
+            "experimental_bound": None, "mathematical_bound": math_bound, "per_step": per_step,
+            "note": note}
 
 
 def image_to_video_results(gan, data, num_videos: int = 64, best_of: int = 25, seed: int = 0,
                            log=print) -> dict:
-    """Dual-MTGAN's protocol on synthetic_actions, in evaluate_model's result format:
-    transfer_psnr / transfer_ssim (motion transfer vs the exact ground truth) with the
-    copy-source and repeat-target references as their own rows, and best_of_k_psnr /
-    best_of_k_ssim (per time step in "per_step"). `data` is the run's DataConfig."""
+    """Dual-MTGAN's protocol, in evaluate_model's result format (each row also has "per_step"
+    and a "note" saying what it is). `data` is the run's DataConfig.
+
+    On every dataset, over real test clips (_image_to_video_test_clips):
+      self_transfer_psnr / _ssim: a clip's own first frame with its own motion vs the clip
+        (deterministic reconstruction), beside the repeat-first-frame reference;
+      best_of_K_psnr / _ssim (headline): per clip the one of K stochastic videos from its first
+        frame with the highest mean SSIM (the paper's "video with the highest SSIM"), its PSNR /
+        SSIM; best_of_K_psnr_per_step_max / _ssim_per_step_max (secondary): per time step the
+        best of the K, each maximised on its own.
+      Their means (and the best video's choice) leave out frame 0, the given image, which a
+      copy reproduces exactly; "per_step" lists every frame.
+    On synthetic_actions also transfer_psnr / _ssim: motion transfer across appearances vs the
+    renderer's exact ground truth, beside the copy-source and repeat-target references.
+    Conditional models get the driving / test video's action label."""
     from tfvidgen.eval import transfer as transfer_eval
-    if data.dataset != "synthetic_actions":
-        raise ValueError(f"image-to-video scores need the renderer's ground truth "
-                         f"(--dataset=synthetic_actions), not {data.dataset}")
-    frames, size, stride = data.num_frames, data.resolution, 1
+    frames, size = data.num_frames, data.resolution
     test_seed = _TRANSFER_TEST_SEED + seed
-    triples = transfer_eval.transfer_set(num_videos, test_seed, frames, size, stride)
+    conditional = bool(getattr(gan.cfg, "conditional", False))
 
     def uint8_grid(videos):             # what users receive, as in _generate
         return viz.from_uint8(viz.to_uint8(videos))
 
-    def transfer_fn(images, videos):
-        return uint8_grid(gan.transfer(tf.constant(images), tf.constant(videos)).numpy())
+    def transfer_fn(images, videos, labels=None):
+        labels = None if labels is None else tf.constant(labels, tf.int32)
+        return uint8_grid(gan.transfer(tf.constant(images), tf.constant(videos),
+                                       labels).numpy())
 
-    def generate_fn(first_frames, sample):
+    def generate_fn(first_frames, sample, labels=None):
         n = len(first_frames)
-        latents = gan.sample_inputs(n, seed + 1_000 * (sample + 1) * max(1, num_videos))
+        latents = gan.sample_inputs(n, seed + 1_000 * (sample + 1) * max(1, num_videos),
+                                    None if labels is None else tf.constant(labels, tf.int32))
         latents["image"] = tf.constant(first_frames)
         return uint8_grid(gan.generate(latents).numpy())
 
+    def still(images, videos, *_):
+        return np.repeat(images[:, None], videos.shape[1], axis=1)
+
     quiet = lambda *_: None     # noqa: E731
-    scores = {"model": transfer_eval.motion_transfer_scores(transfer_fn, triples, log=quiet),
-              "copy_source": transfer_eval.motion_transfer_scores(
-                  lambda image, video: video, triples, log=quiet),
-              "repeat_target": transfer_eval.motion_transfer_scores(
-                  lambda image, video: np.repeat(image[:, None], frames, axis=1), triples,
-                  log=quiet)}
-    log(f"[evaluate] motion transfer on {num_videos} exact triples: PSNR "
-        f"{scores['model']['psnr']:.2f} (copy source {scores['copy_source']['psnr']:.2f}, "
-        f"repeat target {scores['repeat_target']['psnr']:.2f})")
-    continuation = transfer_eval.continuation_set(num_videos, test_seed + 1, frames, size, stride)
-    best = transfer_eval.best_of_k_scores(generate_fn, continuation, k=best_of, log=log)
-    results = {}
     math_bound = {"psnr": None, "ssim": 1.0}
+    results = {}
+    if data.dataset == "synthetic_actions":
+        triples = transfer_eval.transfer_set(num_videos, test_seed, frames, size, 1)
+        scores = {"": transfer_eval.motion_transfer_scores(transfer_fn, triples, log=quiet,
+                                                           with_labels=conditional),
+                  "_copy_source": transfer_eval.motion_transfer_scores(
+                      lambda image, video: video, triples, log=quiet),
+                  "_repeat_target": transfer_eval.motion_transfer_scores(still, triples,
+                                                                         log=quiet)}
+        log(f"[evaluate] motion transfer on {num_videos} exact triples: PSNR "
+            f"{scores['']['psnr']:.2f} (copy source {scores['_copy_source']['psnr']:.2f}, "
+            f"repeat target {scores['_repeat_target']['psnr']:.2f})")
+        notes = {"": "motion transfer across appearances vs the renderer's ground truth",
+                 "_copy_source": "reference: the source video itself",
+                 "_repeat_target": "reference: the target image repeated"}
+        for metric in ("psnr", "ssim"):
+            for suffix, s in scores.items():
+                results[f"transfer_{metric}{suffix}"] = _transfer_row(
+                    s[metric], s[f"{metric}_per_step"], math_bound[metric], notes[suffix])
+    clips = _image_to_video_test_clips(data, num_videos, test_seed, log)
+    own = transfer_eval.self_transfer_set(clips["video"], clips["label"])
+    # Means from frame 1: frame 0 is the given image (a copy of it would score ~150 dB).
+    scores = {"": transfer_eval.motion_transfer_scores(transfer_fn, own, log=quiet,
+                                                       with_labels=conditional, from_frame=1),
+              "_repeat_first_frame": transfer_eval.motion_transfer_scores(
+                  still, own, log=quiet, from_frame=1)}
+    log(f"[evaluate] self-transfer on {len(own['ground_truth'])} {clips['source']}: PSNR "
+        f"{scores['']['psnr']:.2f} (repeat first frame "
+        f"{scores['_repeat_first_frame']['psnr']:.2f})")
+    notes = {"": f"a clip's first frame + its own motion vs the clip ({clips['source']}); "
+                 f"mean over frames 1.., per_step from frame 0",
+             "_repeat_first_frame": "reference: the first frame repeated; mean over frames 1.."}
     for metric in ("psnr", "ssim"):
-        for name, key in (("model", f"transfer_{metric}"),
-                          ("copy_source", f"transfer_{metric}_copy_source"),
-                          ("repeat_target", f"transfer_{metric}_repeat_target")):
-            value = scores[name][metric]
-            results[key] = {"mean": value, "std": 0.0, "values": [value], "better": "higher",
-                            "experimental_bound": None, "mathematical_bound": math_bound[metric],
-                            "per_step": scores[name][f"{metric}_per_step"]}
-        results[f"best_of_{best_of}_{metric}"] = {
-            "mean": best[metric], "std": 0.0, "values": [best[metric]], "better": "higher",
-            "experimental_bound": None, "mathematical_bound": math_bound[metric],
-            "per_step": best[f"{metric}_per_step"]}
+        for suffix, s in scores.items():
+            results[f"self_transfer_{metric}{suffix}"] = _transfer_row(
+                s[metric], s[f"{metric}_per_step"], math_bound[metric], notes[suffix])
+    continuation = {"first_frame": clips["video"][:, 0], "ground_truth": clips["video"],
+                    "label": clips["label"]}
+    best = transfer_eval.best_of_k_scores(generate_fn, continuation, k=best_of, log=log,
+                                          with_labels=conditional, from_frame=1)
+    for metric in ("psnr", "ssim"):
+        results[f"best_of_{best_of}_{metric}"] = _transfer_row(
+            best[metric], best[f"{metric}_per_step"], math_bound[metric],
+            f"per clip the one of {best_of} samples with the highest mean SSIM "
+            f"({clips['source']}); means over frames 1.., per_step from frame 0")
+        step_max = best["per_step_max"]
+        results[f"best_of_{best_of}_{metric}_per_step_max"] = _transfer_row(
+            step_max[metric], step_max[f"{metric}_per_step"], math_bound[metric],
+            f"per time step the best of {best_of} samples, {metric} maximised on its own; "
+            f"mean over frames 1..")
     return results
 
 

@@ -1,6 +1,6 @@
 """Dual-MTGAN: Stochastic and Deterministic Motion Transfer for Image-to-Video Synthesis (Yang,
-Wang, Fuh; ICPR 2020). Seed 004; ../shared/specs/dualmtgan.md. No public code exists, so every
-choice the 4-page paper leaves open is inferred [I] and, where it matters, a --model_param.
+Wang, Fuh; ICPR 2020). No public code exists, so every choice the 4-page paper leaves open is
+inferred [I] and, where it matters, a --model_param.
 
 Modules [P]: content encoder E_C (2D, per frame) -> z_c; motion encoder E_M (3D conv, VAE head)
 -> z_M ~ N(mu, sigma^2), KL to N(0, I); motion generator G_T (LSTM) z_M -> per-frame codes z_m^t;
@@ -17,33 +17,50 @@ real, V~_x and V~_y fake. L_M (Eq. 7): |E_M(V~_x) - z_M| + |E_M(V~_yd) - z_M|.
 
 Inference: generate({image, z_motion}) renders y = image with motion code z_motion (stochastic
 mode: z_motion ~ N(0, I), the declared latent); transfer(image, video) takes z_motion = mu of
-E_M(video) (deterministic mode [P], mu [I]). animate(model, image, num_videos, seed) is the
-library entry point of `sample --image`.
+E_M(video) (deterministic mode [P], mu [I]); a conditional model also needs the driving video's
+labels (transfer(image, video, labels); no default: a ValueError says so). animate(model, image,
+num_videos, seed) is the library entry point of `sample --image`.
 
-Choices: [P] paper, [I] inferred (all sizes are [I]; spec §2.2 tables generalised to any
-power-of-two resolution >= 8 and any num_frames):
+Choices: [P] paper, [I] inferred (all sizes are [I]: DCGAN / MoCoGAN-style 64x64x16 layers,
+generalised to any power-of-two resolution >= 8 and any num_frames):
 - [I] L_C, L_rec, L_M are mean absolute errors (over elements); KL is summed over z_M's dims and
   averaged over the batch (closed form).
 - [I] reparameterised z_M in training, mu at test time; L_M compares E_M's mu on the fakes with
-  the source's mu, gradient stopped on the target (spec §4.2).
+  the source's mu, gradient stopped on the target (so L_M trains the generator rather than
+  collapsing the encoder). The fakes are encoded in inference mode (E_M's moving BN
+  statistics, as transfer() encodes), so the statistics used at test time come from real
+  videos only; the target is the train-mode mu of V (the z_M that drives G_T), so L_M also
+  pulls E_M's inference encoding towards its training encoding. (Both sides in inference mode
+  was measured slower to carry the image's appearance: own / other transfer error 0.53 vs 0.37
+  after 360 tiny steps, mean of 4 seeds.)
 - [I] V~_ys enters the y-terms of both GAN losses beside V~_yd, each with the paper's weight
-  (`stochastic_in_gan`); it has no cycle term (spec §7.5).
+  (`stochastic_in_gan`); it has no cycle term (Eq. 7 names V~_x and V~_yd only).
 - [I/P] `reconstruction_content`: "per_frame" reconstructs V~_x from each frame's own z_c (Eq. 3
-  as written, default) or "first_frame" from x^1's (stricter disentangling; spec §5).
+  as written, default) or "first_frame" from x^1's (stricter disentangling; the paper's §3.2
+  calls z_c time-invariant).
 - [I] GAN terms as BCE with logits; non-saturating generator side; mismatched real pairs only in
   D's loss. A mismatch term is dropped for an example whose V_y IS V (records without another
   clip of the identity, where the "mismatch" would be a matching pair).
-- [I] Discriminators use spectral norm, not BN (the spec's DCGAN BN is [I] too): with BN, the
+- [P] Eq. 8's weights; [I] they weigh the generator/encoder objective only: D_I and D_V each
+  minimise their own unweighted GAN loss (same maximiser as Eq. 8's weighted max over D for
+  lambdas > 0; a lambda of 0 drops that D's loss). Scaled by lambda_I = 1e-4, D_I's loss put
+  60% of its gradient entries under Adam's epsilon (1e-7; median |g| 7e-8) at paper size and
+  initialisation, and its median first Adam step was 2% of the learning rate: D_I barely trained.
+- [I] Discriminators use spectral norm, not BN (a DCGAN D would have BN): with BN, the
   generator step would have to either move D's statistics or use untrained running means.
-  D_V halves time with space (any num_frames) rather than the spec's unpadded k=4 temporal convs.
+  D_V halves time with space (any num_frames) rather than MoCoGAN's unpadded k=4 temporal
+  convs.
 - [I] Conditional (conditional=True): one-hot label concatenated to G_T's input and as constant
-  planes to D_V's input. The paper is unconditional.
+  planes to D_V's input (V_y with its own label, `target_label` of a records triple). The paper
+  is unconditional.
 - [I] Encoders and G_I: DCGAN-style, synchronized BN, LeakyReLU 0.2 (encoders) / ReLU (G_I),
   tanh out. G_T: one LSTM (input z_M at every step) + Dense to z_m^t; any number of frames.
-- Data: triples from pipeline.make_triples_dataset (source_video, target_image, target_video);
-  a plain clip batch is taken as same-clip triples (V_y = V, y = a random frame of it), never
-  paired across examples, so N replicas compute what one device computes.
-Not built: U-Net skips from E_C into G_I (spec option).
+- Data: triples from pipeline.make_triples_dataset (source_video, target_image, target_video:
+  on records V_y is another clip of V's identity and y one of its frames, V itself only when the
+  record has no partner); a plain clip batch is taken as same-clip triples (V_y = V, y = a
+  random frame of it), never paired across examples, so N replicas compute what one device
+  computes.
+Not built: U-Net skips from E_C into G_I (DRNet / Monkey-Net style; not in the paper).
 """
 
 from __future__ import annotations
@@ -70,7 +87,7 @@ __all__ = ["DualMTGANConfig", "ContentEncoder", "MotionEncoder", "DualMTGANGener
 
 @dataclasses.dataclass(frozen=True)
 class DualMTGANConfig:
-    """Dual-MTGAN hyper-parameters. Sizes are [I] (spec §2.2); loss weights are the paper's."""
+    """Dual-MTGAN hyper-parameters. Sizes are [I]; loss weights are the paper's."""
 
     content_dim: int = 128            # z_c [I]
     motion_dim: int = 64              # z_M (mu and log sigma^2 heads) [I]
@@ -143,7 +160,7 @@ class _Configured(keras.Model):
 
 @keras.saving.register_keras_serializable(package="tfvidgen")
 class ContentEncoder(_Configured):
-    """E_C: frames [N, H, W, 3] -> z_c [N, content_dim] (DCGAN encoder, spec §2.2)."""
+    """E_C: frames [N, H, W, 3] -> z_c [N, content_dim] (DCGAN encoder)."""
 
     def __init__(self, cfg: DualMTGANConfig, **kwargs):
         super().__init__(**kwargs)
@@ -166,7 +183,7 @@ class ContentEncoder(_Configured):
 
 @keras.saving.register_keras_serializable(package="tfvidgen")
 class MotionEncoder(_Configured):
-    """E_M: videos [B, T, H, W, 3] -> (mu, log sigma^2), each [B, motion_dim] (spec §2.2)."""
+    """E_M: videos [B, T, H, W, 3] -> (mu, log sigma^2), each [B, motion_dim] (3D conv)."""
 
     def __init__(self, cfg: DualMTGANConfig, **kwargs):
         super().__init__(**kwargs)
@@ -175,7 +192,7 @@ class MotionEncoder(_Configured):
         frames = cfg.num_frames
         for i in range(cfg.levels):
             channels = cfg.motion_channels * min(8, 2 ** i)
-            if i == 0:                  # spatial downsampling only, as the spec's first layer
+            if i == 0:                  # spatial downsampling only (MoCoGAN / C3D-style)
                 kernel, strides = (3, 4, 4), (1, 2, 2)
             else:                       # halve time with space while there is time left
                 st = 2 if frames > 1 else 1
@@ -223,8 +240,11 @@ class DualMTGANGenerator(_Configured):
         frames = self.cfg.num_frames if num_frames is None else num_frames
         z = z_motion
         if self.cfg.conditional:
+            if labels is None:
+                raise ValueError("conditional Dual-MTGAN: G_T needs labels [B] (int, in "
+                                 f"[0, {self.cfg.num_classes})); none were given")
             z = tf.concat([z, tf.one_hot(labels, self.cfg.num_classes, dtype=z.dtype)], -1)
-        steps = tf.repeat(z[:, None, :], frames, axis=1)    # z_M at every step (spec §2.2)
+        steps = tf.repeat(z[:, None, :], frames, axis=1)    # z_M at every step [I]
         return self.frame_motion(self.lstm(steps))
 
     def render(self, content, frame_motion, training=None):
@@ -259,7 +279,7 @@ class _SNDiscriminator(_Configured):
 @keras.saving.register_keras_serializable(package="tfvidgen")
 class PairImageDiscriminator(_SNDiscriminator):
     """D_I: (conditioning images [B, H, W, 3], frames [B, H, W, 3]) -> logits [B]; the pair is
-    concatenated along channels (spec §3.1)."""
+    concatenated along channels."""
 
     def __init__(self, cfg: DualMTGANConfig, **kwargs):
         super().__init__(**kwargs)
@@ -436,11 +456,20 @@ class DualMTGAN(base.VideoGAN):
     def transfer(self, image, video, labels=None, use_ema: bool = True):
         """Deterministic motion transfer [P]: image [B, H, W, 3] with the motion of video
         [B, T, H, W, 3] (both in [-1, 1]); z_M = mu of E_M(video) [I]. T must be num_frames
-        (E_M's receptive field); the output has T frames."""
+        (E_M's receptive field); the output has T frames.
+
+        Args:
+          labels: conditional models only: int [B], the action of the DRIVING video (what
+            training conditions G_T on: the source's label). There is no default.
+        Raises:
+          ValueError: a conditional model called without labels."""
+        if self.cfg.conditional and labels is None:
+            raise ValueError("conditional Dual-MTGAN: transfer(image, video, labels) needs the "
+                             "driving video's action labels [B]")
         mean, _ = self.motion_encoder(video, training=False)
         inputs = {"image": image, "z_motion": mean}
         if self.cfg.conditional:
-            inputs["label"] = labels
+            inputs["label"] = tf.cast(labels, tf.int32)
         return self.generate(inputs, use_ema=use_ema)
 
     # ---- training ------------------------------------------------------------------------------
@@ -460,7 +489,11 @@ class DualMTGAN(base.VideoGAN):
         cfg, seeds = self.cfg, batch["seed"]
         triple = self.triple(batch)
         labels = tf.cast(batch["label"], tf.int32) if cfg.conditional else None
-        context = {"triple": triple, "labels": labels}
+        # V_y's own action for D_V (records partners may do another action; on synthetic
+        # triples V_y is the ground truth of the source's motion: the source's label).
+        target_labels = (tf.cast(batch.get("target_label", batch["label"]), tf.int32)
+                         if cfg.conditional else None)
+        context = {"triple": triple, "labels": labels, "target_labels": target_labels}
         with self.tape_for(context, "g_main"):
             source, image = triple["source"], triple["image"]
             shape = tf.shape(source)
@@ -486,8 +519,10 @@ class DualMTGAN(base.VideoGAN):
             videos = self.generator.render(content, tf.concat([codes_d, codes_d, codes_s], 0),
                                            training=True)
             fake_x, fake_yd, fake_ys = tf.split(videos, 3)
-            cycle_x, _ = self.motion_encoder(fake_x, training=True)
-            cycle_yd, _ = self.motion_encoder(fake_yd, training=True)
+            # L_M encodes the fakes in inference mode: E_M's moving statistics (what
+            # transfer() encodes with) then come from real videos only.
+            cycle_x, cycle_yd = tf.split(self.motion_encoder(
+                tf.concat([fake_x, fake_yd], 0), training=False)[0], 2)
         context.update(content_x=content_x, mean=mean, log_variance=log_variance,
                        fakes={"x": fake_x, "yd": fake_yd, "ys": fake_ys},
                        cycle={"x": cycle_x, "yd": cycle_yd})
@@ -523,12 +558,19 @@ class DualMTGAN(base.VideoGAN):
         adv_image = tf.add_n([_weighted_bce(lg, p[3], p[4]) for lg, p in zip(logits, pairs)])
         reals = [triple["source"], triple["target"]]
         videos = tf.concat(reals + list(fakes.values()), 0)
-        video_labels = None if labels is None else tf.tile(labels, [len(reals) + len(fakes)])
+        video_labels = None if labels is None else tf.concat(
+            [labels, context["target_labels"]] + [labels] * len(fakes), 0)
         v_logits = tf.split(self.video_discriminator(videos, video_labels, training=True),
                             len(reals) + len(fakes))
         adv_video = (tf.add_n([_weighted_bce(lg, 1.0, 1.0) for lg in v_logits[:len(reals)]])
                      + tf.add_n([_weighted_bce(lg, 0.0, 1.0) for lg in v_logits[len(reals):]]))
-        total = self.cfg.lambda_image * adv_image + self.cfg.lambda_video * adv_video
+        # Eq. 8's lambdas weigh the G/encoder objective only. max_D of lambda_I L^I + lambda_V
+        # L^V is max over D_I of L^I and over D_V of L^V (disjoint weights, lambdas > 0), so each
+        # D minimises its own unweighted loss: lambda_I = 1e-4 on D_I's loss put most of its
+        # gradients under Adam's epsilon (1e-7) and D_I barely trained. lambda = 0 (ablation)
+        # drops that D's loss too.
+        total = (float(self.cfg.lambda_image > 0) * adv_image
+                 + float(self.cfg.lambda_video > 0) * adv_video)
         return total, {"d_total": total, "d_adv_image": adv_image, "d_adv_video": adv_video,
                        "d_real_video": tf.reduce_mean(v_logits[0]),
                        "d_fake_video": tf.reduce_mean(v_logits[len(reals)])}

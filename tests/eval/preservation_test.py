@@ -60,6 +60,8 @@ def test_preservations_follow_the_declared_roles(trained):
     appearance = protocol._appearance_preservation(disentangled, clf, p, 0)
     motion_swapped = protocol._motion_preservation(swapped, clf, p, 0)
     appearance_swapped = protocol._appearance_preservation(swapped, clf, p, 0)
+    # Measured (motion, appearance; swapped): oneDNN on 0.94, 0.96; 0.10, 0.17; off 0.96, 1.00;
+    # 0.10, 0.15.
     assert motion > motion_swapped + 0.3 and appearance > appearance_swapped + 0.3
     assert protocol._has_motion_input(disentangled)
 

@@ -38,8 +38,8 @@ import sys
 import threading
 
 __all__ = ["EXIT_ERROR", "fail", "warn", "describe", "main_guard", "run_app", "flags_parser",
-           "atomic_output", "register_temporary", "unregister_temporary", "check_output_file",
-           "check_output_dir"]
+           "atomic_output", "write_text_atomically", "register_temporary", "unregister_temporary",
+           "check_output_file", "check_output_dir"]
 
 #: exit status of every one-line error (README: "a bad flag value exits 2 with one line")
 EXIT_ERROR = 2
@@ -184,6 +184,12 @@ def atomic_output(path: str, suffix: str = ".partial"):
                 os.remove(tmp)
         unregister_temporary(tmp)
 
+
+
+def write_text_atomically(path: str, text: str) -> None:
+    """Writes `text` to `path` through atomic_output: a crash mid-write leaves the old file."""
+    with atomic_output(path) as tmp, open(tmp, "w") as f:
+        f.write(text)
 
 # ---- checks before any work starts ------------------------------------------------------------
 def _nearest_existing(path: str) -> str:

@@ -68,12 +68,6 @@ def define_flags() -> None:
                         "an I3D you exported) for FVD-style fd_external.")
 
 
-def _write_atomically(path: str, text: str) -> None:
-    """A crash mid-write leaves the previous result in place."""
-    with errors.atomic_output(path) as tmp, open(tmp, "w") as f:
-        f.write(text)
-
-
 def min_samples(num_classes: int) -> int:
     """Smallest --num_samples without a warning (see the module docstring for why)."""
     return max(32, 8 * num_classes)
@@ -181,11 +175,11 @@ def main(argv):
                          "signature": fvd_network.signature_name,
                          "network_input_size": fvd_network.size}
     table = protocol.markdown_table(results)
-    _write_atomically(os.path.join(eval_dir, "metrics.json"),
-                      json.dumps(record, indent=2, sort_keys=True))
-    _write_atomically(os.path.join(eval_dir, "metrics.md"),
-                      f"Step {step}, classifier real test accuracy "
-                      f"{clf_meta['test_accuracy']:.3f}\n\n{table}\n")
+    errors.write_text_atomically(os.path.join(eval_dir, "metrics.json"),
+                                 json.dumps(record, indent=2, sort_keys=True))
+    errors.write_text_atomically(os.path.join(eval_dir, "metrics.md"),
+                                 f"Step {step}, classifier real test accuracy "
+                                 f"{clf_meta['test_accuracy']:.3f}\n\n{table}\n")
     writer = tf.summary.create_file_writer(tensorboard_dir)
     with writer.as_default(step=step):
         for name, r in results.items():

@@ -418,8 +418,9 @@ def run_study(study: Study, out: str, arms=None, dry_run: bool = False, log=prin
         if code:
             failed.append(_report_failure(first, "sample", code, tail, log_path, log))
     results = collect(study, out, log=log)
-    _write(os.path.join(out, "results.json"), json.dumps(results, indent=2, sort_keys=True))
-    _write(os.path.join(out, "results.md"), markdown(results))
+    errors.write_text_atomically(os.path.join(out, "results.json"),
+                                 json.dumps(results, indent=2, sort_keys=True))
+    errors.write_text_atomically(os.path.join(out, "results.md"), markdown(results))
     finished = sum(len(a["seeds"]) for a in results["arms"].values())
     log(f"[study] {finished}/{sum(len(a.seeds) for a in study.arms)} run(s) finished; wrote "
         f"{os.path.join(out, 'results.md')}" + (f"; {len(failed)} failed" if failed else ""))
@@ -431,11 +432,6 @@ def _report_failure(job: Job, stage: str, code: int, tail: list[str], log_path: 
     log(f"[study] FAILED {stage} of {job.arm.name} seed={job.seed} (exit {code}): "
         f"{' | '.join(errors)} (log: {log_path})")
     return (job.arm.name, job.seed, stage)
-
-
-def _write(path: str, text: str) -> None:
-    with errors.atomic_output(path) as tmp, open(tmp, "w") as f:
-        f.write(text)
 
 
 # ---- results ----------------------------------------------------------------------------------
@@ -502,7 +498,8 @@ def collect(study: Study, out: str, log=print) -> dict:
                 workdir = os.path.join(out, "runs", arm.name, f"seed{seeds[0]}")
                 log(f"[study] scoring the '{BASELINE}' baseline of protocol {key}")
                 baselines[key] = still_frames_baseline(protocol, workdir)
-                _write(baselines_path, json.dumps(baselines, indent=2, sort_keys=True))
+                errors.write_text_atomically(baselines_path,
+                                             json.dumps(baselines, indent=2, sort_keys=True))
             c = protocol["classifier"]
             results["protocols"][key] = {
                 "data": f"{c['dataset']} {c['resolution']}x{c['resolution']}, "

@@ -123,11 +123,6 @@ def read_best(workdir: str) -> dict | None:
         return json.load(f)
 
 
-def _write_text(path: str, text: str) -> None:
-    with errors.atomic_output(path) as tmp, open(tmp, "w") as f:
-        f.write(text)
-
-
 class MetricsDuringTraining:
     """Hook of the training loop (chief only): evaluates at every multiple of `every` and at
     `total_steps`, then writes the curve line, the scalars, a progress line and, on a new lowest
@@ -145,7 +140,8 @@ class MetricsDuringTraining:
         curve = read_curve(workdir)
         kept = [row for row in curve if row["step"] <= start_step]
         if len(kept) != len(curve):
-            _write_text(self.curve_path, "".join(json.dumps(row) + "\n" for row in kept))
+            errors.write_text_atomically(self.curve_path,
+                                         "".join(json.dumps(row) + "\n" for row in kept))
         self._done = {row["step"] for row in kept}
         self.best = read_best(workdir)
 
@@ -203,7 +199,8 @@ class MetricsDuringTraining:
                      "eval_samples": self.setup.protocol.num_samples,
                      "classifier_dir": os.path.abspath(self.setup.classifier_dir),
                      "protocol_key": self.setup.protocol.key()}
-        _write_text(os.path.join(best_dir, BEST_FILE), json.dumps(self.best, indent=2))
+        errors.write_text_atomically(os.path.join(best_dir, BEST_FILE),
+                                     json.dumps(self.best, indent=2))
         for path in glob.glob(os.path.join(ckpt_dir, "ckpt-*")):
             if not os.path.basename(path).startswith(f"ckpt-{step}."):
                 os.remove(path)

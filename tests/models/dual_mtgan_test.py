@@ -353,3 +353,32 @@ def test_image_to_video_evaluation_of_a_conditional_model():
     for metric in ("psnr", "ssim"):
         for key in (f"transfer_{metric}", *(r.format(metric) for r in _I2V_ROWS)):
             assert np.isfinite(results[key]["mean"]), key
+
+
+def test_ablation_switches_drop_the_cycle_and_the_mismatched_pairs():
+    """motion_cycle=false: L_M is logged but leaves G's total; mismatch_pairs=false: D_I's
+    loss has no mismatched real pairs (records triples, where they would act)."""
+    config = _config()
+    batch = next(iter(_triples(config)))
+    totals = {}
+    for name, params in (("full", {}), ("no_cycle", {"motion_cycle": False}),
+                         ("no_mismatch", {"mismatch_pairs": False})):
+        keras.utils.set_random_seed(5)
+        model = tiny_model(_config(**params))
+        context = model.phase_context(batch)
+        g_total, g_logs = model.generator_losses(batch, context)
+        d_total, _ = model.discriminator_losses(batch, context)
+        totals[name] = (float(g_total), float(d_total), float(g_logs["g_cycle"]))
+    full, no_cycle, no_mismatch = totals["full"], totals["no_cycle"], totals["no_mismatch"]
+    assert no_cycle[2] == pytest.approx(full[2]) and full[2] > 0
+    assert no_cycle[0] == pytest.approx(full[0] - 10.0 * full[2], rel=1e-5)   # lambda_1 = 10
+    assert no_cycle[1] == pytest.approx(full[1], rel=1e-6)
+    assert no_mismatch[0] == pytest.approx(full[0], rel=1e-6)
+    distinct = tf.constant([True, True])
+    frames = [tf.zeros([2, 4, 4, 3])] * 4
+    names = [p[0] for p in dual_mtgan.image_pairs(*frames, {"x": frames[0]}, distinct,
+                                                  mismatch=False)]
+    assert names == ["real_x", "real_y", "fake_x"]
+    # synthetic_actions triples pair different clips, so the dropped mismatch terms were active.
+    assert bool(tf.reduce_all(tiny_model(config).triple(batch)["distinct"]))
+    assert no_mismatch[1] < full[1]

@@ -41,6 +41,9 @@ generalised to any power-of-two resolution >= 8 and any num_frames):
 - [I] GAN terms as BCE with logits; non-saturating generator side; mismatched real pairs only in
   D's loss. A mismatch term is dropped for an example whose V_y IS V (records without another
   clip of the identity, where the "mismatch" would be a matching pair).
+- Ablation switches: `motion_cycle=false` drops L_M from the objective (the paper's Fig. 6
+  "w/o L_M"; still logged), `mismatch_pairs=false` drops D_I's mismatched real pairs;
+  `lambda_image=0` / `lambda_video=0` are "w/o D_I" / "w/o D_V".
 - [P] Eq. 8's weights; [I] they weigh the generator/encoder objective only: D_I and D_V each
   minimise their own unweighted GAN loss (same maximiser as Eq. 8's weighted max over D for
   lambdas > 0; a lambda of 0 drops that D's loss). Scaled by lambda_I = 1e-4, D_I's loss put
@@ -103,6 +106,8 @@ class DualMTGANConfig:
     reconstruction_content: str = "per_frame"   # Eq. 3 [P]; "first_frame" [I]
     stochastic_in_gan: bool = True    # V~_ys in the GAN y-terms [I]
     content_tanh: bool = False        # tanh on z_c as in DRNet [I]
+    motion_cycle: bool = True         # L_M (Eq. 7); False: the paper's "w/o L_M" ablation [P]
+    mismatch_pairs: bool = True       # D_I's mismatched real pairs (Eq. 5); False: ablation
     conditional: bool = False
     resolution: int = 64
     num_frames: int = 16
@@ -325,17 +330,20 @@ def kl_to_standard_normal(mean, log_variance):
     return tf.reduce_mean(per_example)
 
 
-def image_pairs(x1, real_frame, y, real_target_frame, fake_frames: dict, distinct):
+def image_pairs(x1, real_frame, y, real_target_frame, fake_frames: dict, distinct,
+                mismatch: bool = True):
     """The pairs of Eq. 5 as (name, condition, frame, label, weight [B]).
 
     real: (x^1, S(V)) and (y, y) with label 1; fakes (x^1, S(V~_x)) and (y, S(V~_y)) for every
     V~_y in fake_frames (label 0, weight 1/2); mismatched real pairs (y, S(V)) and
-    (x^1, S(V_y)) (label 0, weight 1/2, only where `distinct`: V_y is not V itself)."""
+    (x^1, S(V_y)) (label 0, weight 1/2, only where `distinct`: V_y is not V itself; none at all
+    when `mismatch` is False, the ablation)."""
     ones = tf.ones_like(distinct, tf.float32)
     half_distinct = 0.5 * tf.cast(distinct, tf.float32)
-    pairs = [("real_x", x1, real_frame, 1.0, ones), ("real_y", y, y, 1.0, ones),
-             ("mismatch_x", y, real_frame, 0.0, half_distinct),
-             ("mismatch_y", x1, real_target_frame, 0.0, half_distinct)]
+    pairs = [("real_x", x1, real_frame, 1.0, ones), ("real_y", y, y, 1.0, ones)]
+    if mismatch:
+        pairs += [("mismatch_x", y, real_frame, 0.0, half_distinct),
+                  ("mismatch_y", x1, real_target_frame, 0.0, half_distinct)]
     for name, frame in fake_frames.items():
         condition = x1 if name == "x" else y
         pairs.append((f"fake_{name}", condition, frame, 0.0, 0.5 * ones))
@@ -540,7 +548,7 @@ class DualMTGAN(base.VideoGAN):
         return image_pairs(triple["source"][:, 0], _pick_frames(triple["source"], seeds,
                                                                 _SALT_FRAME_V),
                            triple["image"], _pick_frames(triple["target"], seeds, _SALT_FRAME_VY),
-                           fake_frames, triple["distinct"])
+                           fake_frames, triple["distinct"], self.cfg.mismatch_pairs)
 
     def phase_loss(self, phase, batch, context):
         if phase == "d_main":
@@ -598,7 +606,9 @@ class DualMTGAN(base.VideoGAN):
                                                      video_labels, training=False),
                             len(gan_fakes))
         adv_video = tf.add_n([_weighted_bce(lg, 1.0, 1.0) for lg in v_logits])
-        total = (cfg.lambda_1 * (content + reconstruction + cycle) + cfg.lambda_kl * kl
+        # motion_cycle=False ("w/o L_M"): L_M is still logged, not optimised.
+        total = (cfg.lambda_1 * (content + reconstruction + float(cfg.motion_cycle) * cycle)
+                 + cfg.lambda_kl * kl
                  + cfg.lambda_image * adv_image + cfg.lambda_video * adv_video)
         return total, {"g_total": total, "g_content": content, "g_reconstruction": reconstruction,
                        "g_cycle": cycle, "g_kl": kl, "g_adv_image": adv_image,

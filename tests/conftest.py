@@ -5,6 +5,7 @@ tools/, per-test seeding, and the fixtures shared by several test files."""
 import contextlib
 import fcntl
 import os
+import shutil
 import subprocess
 import sys
 import zlib
@@ -60,8 +61,10 @@ def _shared_dir(tmp_path_factory, name):
 
 
 @pytest.fixture(scope="session")
-def trained_workdir(tmp_path_factory):
-    """A 2-step tiny run with a profiler window, shared by the CLI tests below."""
+def trained_run(tmp_path_factory):
+    """A 3-step tiny run with a profiler window, trained once per worker. Read only: tests that
+    write into a workdir (evaluate writes eval/, explain tensorboard/) would change it for the
+    tests after them, so a test that may write takes `trained_workdir`, its own copy."""
     workdir = tmp_path_factory.mktemp("run") / "w"
     from tests.helpers import REPO, subprocess_env, train_cmd
     result = subprocess.run(train_cmd(workdir, "--train_steps=3", "--checkpoint_every=3",
@@ -71,6 +74,16 @@ def trained_workdir(tmp_path_factory):
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return workdir, result
+
+
+@pytest.fixture
+def trained_workdir(trained_run, tmp_path_factory):
+    """(this test's own copy of the trained run's workdir, the training command's result); not
+    in tmp_path, which some tests check is left empty."""
+    workdir, result = trained_run
+    copy = tmp_path_factory.mktemp("trained") / "w"
+    shutil.copytree(workdir, copy)
+    return copy, result
 
 
 @pytest.fixture(scope="session")

@@ -198,9 +198,9 @@ def test_disk_full_while_writing_is_one_line_and_leaves_nothing(trained_workdir,
 
 
 @pytest.fixture(scope="module")
-def exported_workdir(trained_workdir, tmp_path_factory):
+def exported_workdir(trained_run, tmp_path_factory):
     from tfvidgen import export, train_lib
-    workdir, _ = trained_workdir
+    workdir, _ = trained_run             # read only
     model, _, step = train_lib.build_for_inference(str(workdir))
     metadata = {"config": json.loads((workdir / "config.json").read_text()), "step": step}
     return export.export_model(model, metadata, str(tmp_path_factory.mktemp("exp") / "g3an"))

@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tfvidgen import callbacks, checkpoints, distribute, errors, hardware, models
+from tfvidgen import callbacks, checkpoints, distribute, errors, hardware, models, preemption
 from tfvidgen import workdir as workdir_lib
 from tfvidgen.config import Config
 from tfvidgen.data import pipeline
@@ -104,6 +104,7 @@ def run(config: Config, flags_writer=None) -> dict:
       {"step": final step, "logs": last step's logs (floats), "resumed_from": step or None}.
     Raises:
       callbacks.NonFiniteError: a loss/weight became non-finite (last good checkpoint kept).
+      preemption.Preempted: SIGTERM arrived; a checkpoint at the current step was saved.
       ValueError: a bad configuration, naming the flag.
     """
     rt, train = config.runtime, config.train
@@ -205,22 +206,26 @@ def run(config: Config, flags_writer=None) -> dict:
           f"workdir {workdir}", flush=True)
     logs: dict = {}
     iterator = iter(dataset)
-    try:
-        for current in range(start + 1, train.train_steps + 1):
-            if profiler.window and current == profiler.window[0] + 1:
-                logging.info("profiling steps %d-%d", *profiler.window)
-            with tf.profiler.experimental.Trace("train", step_num=current, _r=1):
-                phases = tuple(model.phases(current - 1))       # current - 1 steps finished
-                logs = {k: float(v) for k, v in train_step(phases)(next(iterator)).items()}
-            callbacks.assert_finite(current, logs, checkpointer.last_saved)
-            for hook in hooks:
-                hook.on_step_end(current, logs)
-        ema_statistics.recalibrate(int(step.numpy()))
-        checkpointer.save(int(step.numpy()))
-        if evaluator is not None:   # a run stopped during its last evaluation scores it now
-            evaluator.on_step_end(int(step.numpy()), logs)
-    finally:
-        profiler.close()
-        if writer is not None:
-            writer.flush()
+    with preemption.SigtermWatch(enabled=rt.strategy != "multi_worker") as watch:
+        try:
+            for current in range(start + 1, train.train_steps + 1):
+                if profiler.window and current == profiler.window[0] + 1:
+                    logging.info("profiling steps %d-%d", *profiler.window)
+                with tf.profiler.experimental.Trace("train", step_num=current, _r=1):
+                    phases = tuple(model.phases(current - 1))       # current - 1 steps finished
+                    logs = {k: float(v) for k, v in train_step(phases)(next(iterator)).items()}
+                callbacks.assert_finite(current, logs, checkpointer.last_saved)
+                for hook in hooks:
+                    hook.on_step_end(current, logs)
+                if watch.requested and current < train.train_steps:
+                    checkpointer.save(current)      # EMA statistics as they are: see preemption
+                    raise preemption.Preempted(current, ckpt_dir)
+            ema_statistics.recalibrate(int(step.numpy()))
+            checkpointer.save(int(step.numpy()))
+            if evaluator is not None:   # a run stopped during its last evaluation scores it now
+                evaluator.on_step_end(int(step.numpy()), logs)
+        finally:
+            profiler.close()
+            if writer is not None:
+                writer.flush()
     return {"step": int(step.numpy()), "logs": logs, "resumed_from": resumed_from}

@@ -28,6 +28,8 @@ _HELP = {
     "num_videos": "Number of videos of a synthetic dataset.",
     "video_length": "Frames per synthetic source video.",
     "shuffle_buffer": "Records are shuffled in windows of this many videos.",
+    "verify_data": "Start-up check of record shards: auto (every CRC up to 256 MiB per split, "
+                   "record headers above) or full (every CRC; ~1 s per GiB from page cache).",
     "batch_size": "GLOBAL batch size, summed over all replicas and workers.",
     "train_steps": "Total training iterations (a rerun resumes and stops here).",
     "g_lr": "Generator Adam learning rate.",
@@ -70,7 +72,7 @@ FLAG_FIELDS = {f.name: (group, f.name)
                for f in dataclasses.fields(cls)}
 
 _ENUMS = {"dataset": config_lib.DATASETS, "strategy": config_lib.STRATEGIES,
-          "mixed_precision": config_lib.PRECISIONS}
+          "mixed_precision": config_lib.PRECISIONS, "verify_data": config_lib.VERIFY_MODES}
 
 
 def define_flags() -> None:

@@ -105,3 +105,28 @@ def test_missing_shard_is_named(tmp_path):
     os.remove(os.path.join(str(tmp_path), "train-00001.tfrecord"))
     with pytest.raises(FileNotFoundError, match="train-00001.tfrecord"):
         records.shard_paths(str(tmp_path), manifest)
+
+
+def test_a_large_split_gets_the_full_check_when_asked(tmp_path, monkeypatch):
+    """--verify_data=full: a payload bit flip that the header walk of a large split passes."""
+    manifest = _write_dataset(tmp_path, seed=5)
+    monkeypatch.setattr(records, "FULL_CHECK_BYTES", 0)     # as if the split were large
+    shard = os.path.join(str(tmp_path), "train-00000.tfrecord")
+    _damage(shard, "payload_bit_flipped")
+    records.shard_paths(str(tmp_path), manifest)            # headers only: not seen
+    with pytest.raises(ValueError, match=f"^{shard} is corrupt"):
+        records.shard_paths(str(tmp_path), manifest, full=True)
+
+
+def test_an_empty_split_is_one_line_at_start_up(tmp_path):
+    """A split whose shards hold no video ended training in StopIteration; now it is refused
+    before training, naming the split."""
+    with tf.io.TFRecordWriter(str(tmp_path / "train-00000.tfrecord")):
+        pass                                                 # a shard with no record
+    records.write_manifest(str(tmp_path), {"splits": {"train": [
+        {"file": "train-00000.tfrecord", "count": 0, "bytes": 0}]}})
+    manifest = records.read_manifest(str(tmp_path))
+    with pytest.raises(ValueError) as error:
+        records.shard_paths(str(tmp_path), manifest)
+    text = str(error.value)
+    assert "'train' split has no videos" in text and RERUN in text and "\n" not in text

@@ -318,7 +318,8 @@ def _records_source(data: DataConfig, seed: int, num_pipelines: int, pipeline_id
     # Checks every shard against the manifest once, here: a full CRC read for splits of up to
     # records.FULL_CHECK_BYTES, else record headers only (~10 ms per thousand videos). A
     # truncated or corrupt shard fails now with one line naming it, not mid-training.
-    paths = records.shard_paths(data.data_dir, manifest, split)
+    paths = records.shard_paths(data.data_dir, manifest, split,
+                                full=True if data.verify_data == "full" else None)
     if len(paths) >= num_pipelines:
         serialized = tf.data.TFRecordDataset(paths[pipeline_id::num_pipelines])
     else:

@@ -161,7 +161,7 @@ def read_manifest(data_dir: str) -> dict:
 
 
 def shard_paths(data_dir: str, manifest: dict, split: str = "train",
-                verify: bool = True) -> list[str]:
+                verify: bool = True, full: bool | None = None) -> list[str]:
     """Paths of a split's shards, each checked against its manifest entry.
 
     Args:
@@ -170,24 +170,30 @@ def shard_paths(data_dir: str, manifest: dict, split: str = "train",
       split: "train" or "test".
       verify: check each shard with `check_shard`, fully (every data CRC) when the split holds at
         most FULL_CHECK_BYTES, else by its record headers only.
+      full: True: the full check whatever the size (--verify_data=full); None: by size.
 
     Returns:
       The shard paths, in manifest order.
 
     Raises:
       FileNotFoundError: a listed shard is missing.
-      ValueError: the split has no shards, or one is corrupt or disagrees with the manifest.
+      ValueError: the split has no shards or no videos, or a shard is corrupt or disagrees with
+        the manifest.
     """
     shards = manifest.get("splits", {}).get(split, [])
     if not shards:
         raise ValueError(f"--data_dir={data_dir!r}: manifest lists no shards for split {split!r}")
+    if all(s.get("count") == 0 for s in shards):       # would end training in StopIteration
+        raise ValueError(f"--data_dir={data_dir!r}: the {split!r} split has no videos (its "
+                         f"{len(shards)} shard(s) are empty); {_RERUN} with videos in it")
     paths = [os.path.join(data_dir, s["file"]) for s in shards]
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing:
         raise FileNotFoundError(f"--data_dir={data_dir!r}: shard(s) listed in the manifest are "
                                 f"missing: {', '.join(missing[:3])}")
     if verify:
-        full = sum(os.path.getsize(p) for p in paths) <= FULL_CHECK_BYTES
+        if full is None:
+            full = sum(os.path.getsize(p) for p in paths) <= FULL_CHECK_BYTES
         for path, shard in zip(paths, shards):
             check_shard(path, shard.get("count"), shard.get("bytes"), full)
     return paths

@@ -10,6 +10,7 @@ renamed into place only when complete; an existing version is never overwritten.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -40,8 +41,29 @@ def next_version(export_base: str) -> int:
     return max(existing, default=0) + 1
 
 
+def _rename_into_place(tmp: str, export_base: str, version: int, explicit: bool) -> str:
+    """Renames the finished tmp directory to <export_base>/<version> (atomic: TF Serving, which
+    only loads numeric directories, sees all of a version or nothing). Another export may have
+    taken the version since it was chosen: then the next free one, unless it was asked for."""
+    while True:
+        final = os.path.join(export_base, str(version))
+        try:
+            os.rename(tmp, final)      # fails on an existing non-empty directory: never replaces
+            return final
+        except OSError as e:
+            if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+            if explicit:
+                raise FileExistsError(f"--version={version}: {final} was written by another "
+                                      f"export meanwhile; versions are never overwritten") from None
+            version = next_version(export_base)
+
+
 def export_model(model, metadata: dict, export_base: str, version: int | None = None) -> str:
     """Exports `model.serving_endpoints()` to <export_base>/<version>/ atomically.
+
+    Concurrent exports to one base each get their own version (the next free one when
+    `version` is None).
 
     Returns:
       the version directory.
@@ -51,7 +73,7 @@ def export_model(model, metadata: dict, export_base: str, version: int | None = 
     import keras
 
     os.makedirs(export_base, exist_ok=True)
-    version = version or next_version(export_base)
+    requested, version = version, version or next_version(export_base)
     final = os.path.join(export_base, str(version))
     if os.path.exists(final):
         raise FileExistsError(f"--version={version}: {final} exists; versions are never "
@@ -72,7 +94,7 @@ def export_model(model, metadata: dict, export_base: str, version: int | None = 
         os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
         with open(os.path.join(tmp, ASSET_FILE), "w") as f:
             json.dump({**metadata, "latents": latents, **limits}, f, indent=2, sort_keys=True)
-        os.rename(tmp, final)          # atomic: TF Serving sees all of the version or nothing
+        final = _rename_into_place(tmp, export_base, version, explicit=requested is not None)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

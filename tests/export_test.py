@@ -135,7 +135,7 @@ def test_invalid_inputs_are_invalid_argument_naming_the_input(exported):
         default(z_appearance=tf.zeros([2, 5]), z_motion=good_m)
     with pytest.raises(tf.errors.InvalidArgumentError, match="z_motion must have the same batch"):
         default(z_appearance=tf.zeros([2, 8]), z_motion=tf.zeros([3, 4]))
-    with pytest.raises(tf.errors.InvalidArgumentError, match="batch must not be empty"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="seed: the batch must not be empty"):
         loaded.signatures["sample"](seed=tf.zeros([0], tf.int64))
     with pytest.raises(tf.errors.InvalidArgumentError, match="at most 256"):
         loaded.signatures["sample"](seed=tf.range(257, dtype=tf.int64))

@@ -41,6 +41,18 @@ def next_version(export_base: str) -> int:
     return max(existing, default=0) + 1
 
 
+def _describe_input(i) -> dict:
+    """One endpoint input as JSON: per-example shape (per_request: the whole value), dtype, and
+    the range the graph enforces (floats |value| <= bound, ints in [low, high))."""
+    out = {"name": i.name, "shape": list(i.shape), "dtype": i.dtype, "role": i.role,
+           "per_request": i.per_request}
+    if i.int_range is not None:
+        out["int_range"] = [int(v) for v in i.int_range]
+    if i.bound is not None:
+        out["bound"] = float(i.bound)
+    return out
+
+
 def _rename_into_place(tmp: str, export_base: str, version: int, explicit: bool) -> str:
     """Renames the finished tmp directory to <export_base>/<version> (atomic: TF Serving, which
     only loads numeric directories, sees all of a version or nothing). Another export may have
@@ -89,11 +101,16 @@ def export_model(model, metadata: dict, export_base: str, version: int | None = 
         archive.write_out(tmp, verbose=False)
         latents = {i.name: {"shape": i.spec.shape.as_list(), "dtype": i.spec.dtype.name,
                             "role": i.role} for i in model.inputs()}
+        # What each signature accepts (its TensorSpecs declare no shapes; see
+        # models/base.py serving_endpoints): for clients and tools/fuzz_serving.py.
+        endpoints = {name: [_describe_input(i) for i in inputs]
+                     for name, inputs in model.endpoint_inputs().items()}
         limits = {"max_serving_batch": int(model.max_serving_batch),
                   "max_serving_latent": float(model.max_serving_latent)}
         os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
         with open(os.path.join(tmp, ASSET_FILE), "w") as f:
-            json.dump({**metadata, "latents": latents, **limits}, f, indent=2, sort_keys=True)
+            json.dump({**metadata, "latents": latents, "endpoints": endpoints, **limits}, f,
+                      indent=2, sort_keys=True)
         final = _rename_into_place(tmp, export_base, version, explicit=requested is not None)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

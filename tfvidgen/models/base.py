@@ -524,9 +524,10 @@ class VideoGAN(keras.Model):
                     checked[spec.name] = tf.ensure_shape(tf.identity(value), shape)
         first, *others = [spec.name for spec in declared if not spec.per_request]
         batch = tf.shape(checked[first])[0]
-        deps = [tf.debugging.assert_positive(batch, message="batch must not be empty"),
+        deps = [tf.debugging.assert_positive(batch, message=f"{first}: the batch must not be "
+                                                            f"empty"),
                 tf.debugging.assert_less_equal(batch, self.max_serving_batch, message=(
-                    f"batch size must be at most {self.max_serving_batch}"))]
+                    f"{first}: batch size must be at most {self.max_serving_batch}"))]
         for name in others:
             deps.append(tf.debugging.assert_equal(tf.shape(checked[name])[0], batch, message=(
                 f"{name} must have the same batch size as the other inputs")))

@@ -57,7 +57,13 @@ def _train(workdir: str, flags: list[str], steps: int) -> subprocess.Popen:
 
 def _run_to_end(workdir: str, flags: list[str], steps: int, timeout: float) -> tuple[int, str]:
     proc = _train(workdir, flags, steps)
-    out, _ = proc.communicate(timeout=timeout)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+        raise RuntimeError(f"training did not finish within --timeout={timeout} s; its last "
+                           f"lines:\n{out[-2000:]}") from None
     return proc.returncode, out
 
 

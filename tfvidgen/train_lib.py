@@ -36,7 +36,7 @@ from tfvidgen import workdir as workdir_lib
 from tfvidgen.config import Config
 from tfvidgen.data import pipeline
 
-__all__ = ["run", "build_for_inference", "CHECKPOINT_DIR"]
+__all__ = ["run", "build_for_inference", "CHECKPOINT_DIR", "last_checkpoint_step"]
 
 CHECKPOINT_DIR = workdir_lib.CHECKPOINT_DIR
 #: inference loading lives in tfvidgen.workdir; this name stays for callers of today
@@ -87,6 +87,12 @@ def check_resume(config: Config, workdir: str, log=print) -> None:
             f"--flagfile={os.path.join(workdir, 'flags.cfg')}")
     for change in allowed:
         log(f"resume: {change}")
+
+
+def last_checkpoint_step(workdir: str) -> int | None:
+    """The step of the newest checkpoint in workdir (by its files), or None."""
+    found = checkpoints.available(os.path.join(workdir, CHECKPOINT_DIR))
+    return max((step for step, _ in found), default=None)
 
 
 def _log(line: str) -> None:

@@ -80,3 +80,60 @@ def test_the_watch_records_sigterm_instead_of_dying_and_restores_the_handler():
     assert signal.getsignal(signal.SIGTERM) is before
     with preemption.SigtermWatch(enabled=False) as off:
         assert signal.getsignal(signal.SIGTERM) is before and not off.requested
+
+
+def _two_workers(workdir, ports):
+    import json
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    return [subprocess.Popen(
+        train_cmd(workdir, *_FLAGS, "--strategy=multi_worker"), cwd=REPO,
+        env=subprocess_env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {
+            "type": "worker", "index": i}}), TF_CONFIG_TASK=f"worker{i}"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+
+
+def test_sigterm_to_one_of_two_workers_saves_all_at_one_step_and_resumes_exactly(tmp_path):
+    """TensorFlow's PreemptionCheckpointHandler: the signalled worker tells the other, both
+    save at the same step and exit 143; both restarted end as an uninterrupted 2-worker run."""
+    from tests.lost_worker_test import _free_ports
+    whole = tmp_path / "whole"
+    procs = _two_workers(whole, _free_ports(2))
+    for p in procs:
+        out, err = p.communicate(timeout=400)
+        assert p.returncode == 0, err[-3000:]
+
+    cut = tmp_path / "cut"
+    chief, other = _two_workers(cut, _free_ports(2))
+    errs = {}
+    readers = [threading.Thread(target=lambda p=p, k=k: errs.__setitem__(k, p.stderr.read()),
+                                daemon=True) for k, p in (("chief", chief), ("other", other))]
+    for r in readers:
+        r.start()
+    threading.Thread(target=lambda: other.stdout.read(), daemon=True).start()
+    for line in chief.stdout:
+        if line.startswith("step 8/"):
+            other.send_signal(signal.SIGTERM)
+            break
+    chief.stdout.read()
+    for p in (chief, other):
+        p.wait(timeout=300)
+    for r in readers:
+        r.join(timeout=30)
+    steps = []
+    for name, p in (("chief", chief), ("other", other)):
+        assert p.returncode == 143, (name, errs[name][-3000:])
+        lines = [ln for ln in errs[name].splitlines() if ln.startswith("train:")]
+        assert len(lines) == 1 and "preempted (SIGTERM) at step" in lines[0], errs[name][-2000:]
+        steps.append(int(lines[0].split("at step ")[1].split(":")[0]))
+    assert steps[0] == steps[1] and 8 <= steps[0] < 24, steps
+    assert tf.train.latest_checkpoint(str(cut / "checkpoints")).endswith(f"ckpt-{steps[0]}")
+
+    procs = _two_workers(cut, _free_ports(2))
+    outputs = [p.communicate(timeout=400) for p in procs]
+    for p, (out, err) in zip(procs, outputs):
+        assert p.returncode == 0, err[-3000:]
+    assert f"at step {steps[0]}" in outputs[0][0] and "done: step 24" in outputs[0][0]
+    expected, got = _final_weights(whole), _final_weights(cut)
+    assert set(expected) == set(got)
+    for name, value in expected.items():
+        np.testing.assert_array_equal(got[name], value, err_msg=name)

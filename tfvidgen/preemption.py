@@ -13,17 +13,23 @@ checkpoints do): re-estimation continues from the statistics it finds, so doing 
 uninterrupted run does not would make the two runs' EMA statistics differ afterwards.
 
 Latency: at most one training step plus the save (plus a sample or evaluation that step was
-already running). Under --strategy=multi_worker the handler is not installed: one worker saving
-alone would leave the others waiting in the next step's all-reduce (see README, "What survives
-what").
+already running).
+
+Under --strategy=multi_worker one worker saving alone would leave the others waiting in the next
+step's all-reduce, so the cluster uses TensorFlow's own mechanism for custom loops,
+tf.distribute.experimental.PreemptionCheckpointHandler (`ClusterPreemption`): the worker that
+got SIGTERM tells the others through the coordination service, they agree on a step, every
+worker saves its checkpoint at that step (with train_lib's Checkpointer, so the files are the
+usual ckpt-<step>) and raises Preempted: the same line and exit code on every worker.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 
-__all__ = ["PREEMPTED_EXIT_CODE", "Preempted", "SigtermWatch"]
+__all__ = ["PREEMPTED_EXIT_CODE", "Preempted", "SigtermWatch", "ClusterPreemption"]
 
 #: the exit status after a preemption save: 128 + SIGTERM, what a shell reports for a process
 #: SIGTERM ended, so a job manager treats it as the termination it asked for
@@ -61,3 +67,35 @@ class SigtermWatch:
     def __exit__(self, *exc) -> None:
         if self.enabled:
             signal.signal(signal.SIGTERM, self._previous)
+
+
+class ClusterPreemption:
+    """PreemptionCheckpointHandler around the training loop of a multi-worker run.
+
+    `after_step(step)` after every step on every worker: when a worker got SIGTERM, all of them
+    save at the agreed step with `save(step)` and raise Preempted."""
+
+    def __init__(self, strategy, save, checkpoint_dir: str):
+        import tensorflow as tf
+        self._step = None
+        self._save, self._checkpoint_dir = save, checkpoint_dir
+
+        def save_fn():
+            save(self._step)
+
+        def exit_fn():
+            raise Preempted(self._step, checkpoint_dir)
+
+        # The handler gets an empty Checkpoint of its own: it attaches its run counter to the
+        # checkpoint it is given, which would add an item to the model's checkpoints (then
+        # unreadable by runs without it). save_fn does the saving; the handler's directory
+        # only ever holds nothing, so its restore at creation restores nothing.
+        self._handler = tf.distribute.experimental.PreemptionCheckpointHandler(
+            strategy.cluster_resolver, tf.train.Checkpoint(),
+            checkpoint_dir=os.path.join(checkpoint_dir, "preemption_handler"),
+            termination_config=tf.distribute.experimental.TerminationConfig(
+                exit_fn=exit_fn, save_fn=save_fn, grace_period=0))
+
+    def after_step(self, step: int) -> None:
+        self._step = step
+        self._handler.save_checkpoint_if_preempted()

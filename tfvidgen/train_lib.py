@@ -212,6 +212,9 @@ def run(config: Config, flags_writer=None) -> dict:
           f"workdir {workdir}", flush=True)
     logs: dict = {}
     iterator = iter(dataset)
+    cluster_preemption = None
+    if rt.strategy == "multi_worker":
+        cluster_preemption = preemption.ClusterPreemption(strategy, checkpointer.save, ckpt_dir)
     with preemption.SigtermWatch(enabled=rt.strategy != "multi_worker") as watch:
         try:
             for current in range(start + 1, train.train_steps + 1):
@@ -226,6 +229,8 @@ def run(config: Config, flags_writer=None) -> dict:
                 if watch.requested and current < train.train_steps:
                     checkpointer.save(current)      # EMA statistics as they are: see preemption
                     raise preemption.Preempted(current, ckpt_dir)
+                if cluster_preemption is not None and current < train.train_steps:
+                    cluster_preemption.after_step(current)
             ema_statistics.recalibrate(int(step.numpy()))
             checkpointer.save(int(step.numpy()))
             if evaluator is not None:   # a run stopped during its last evaluation scores it now

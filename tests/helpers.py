@@ -1,7 +1,10 @@
 """Tiny configurations and helpers shared by the tests (CPU, seconds per step)."""
 
 import dataclasses
+import json
 import os
+import socket
+import subprocess
 import sys
 
 import numpy as np
@@ -23,6 +26,24 @@ TINY_FLAGS = ["--model=g3an", "--dataset=synthetic_shapes", "--resolution=16", "
 def train_cmd(workdir, *extra):
     """`python -m tfvidgen.train` of a tiny G3AN writing to workdir."""
     return [sys.executable, "-m", "tfvidgen.train", *TINY_FLAGS, f"--workdir={workdir}", *extra]
+
+
+def local_workers(workdir, *flags, count: int = 2, merge_stderr: bool = False) -> list:
+    """`count` local `--strategy=multi_worker` training processes of the tiny G3AN on free
+    ports (TF_CONFIG per worker), stdout/stderr piped (stderr into stdout if merge_stderr)."""
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    return [subprocess.Popen(
+        train_cmd(workdir, "--strategy=multi_worker", *flags), cwd=REPO,
+        env=subprocess_env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {
+            "type": "worker", "index": i}}), TF_CONFIG_TASK=f"worker{i}"),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+        text=True) for i in range(count)]
 
 
 def subprocess_env(**extra):

@@ -2,41 +2,19 @@
 line naming the lost task (exit 3), and starting both workers again resumes from the last
 checkpoint."""
 
-import json
 import signal
-import socket
-import subprocess
 import threading
 import time
 
 import tensorflow as tf
 
-from tests.helpers import REPO, subprocess_env, train_cmd
+from tests.helpers import local_workers
 from tfvidgen import lost_worker
 
 
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def _start_workers(workdir, steps):
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
-    procs = []
-    for index in range(2):
-        env = subprocess_env(TF_CONFIG=json.dumps({"cluster": cluster,
-                                                   "task": {"type": "worker", "index": index}}),
-                             TF_CONFIG_TASK=f"worker{index}")
-        procs.append(subprocess.Popen(
-            train_cmd(workdir, "--strategy=multi_worker", f"--train_steps={steps}",
-                      "--checkpoint_every=4", "--sample_every=100000", "--log_every=1"),
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    return procs
+    return local_workers(workdir, f"--train_steps={steps}", "--checkpoint_every=4",
+                         "--sample_every=100000", "--log_every=1")
 
 
 def test_a_killed_worker_ends_the_survivor_with_one_line_and_a_restart_resumes(tmp_path):

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from tests.helpers import REPO, subprocess_env, train_cmd
+from tests.helpers import REPO, local_workers, subprocess_env, train_cmd
 from tfvidgen import preemption
 
 _FLAGS = ("--train_steps=24", "--checkpoint_every=1000", "--sample_every=1000", "--log_every=1",
@@ -82,28 +82,21 @@ def test_the_watch_records_sigterm_instead_of_dying_and_restores_the_handler():
         assert signal.getsignal(signal.SIGTERM) is before and not off.requested
 
 
-def _two_workers(workdir, ports):
-    import json
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    return [subprocess.Popen(
-        train_cmd(workdir, *_FLAGS, "--strategy=multi_worker"), cwd=REPO,
-        env=subprocess_env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {
-            "type": "worker", "index": i}}), TF_CONFIG_TASK=f"worker{i}"),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+def _two_workers(workdir):
+    return local_workers(workdir, *_FLAGS)
 
 
 def test_sigterm_to_one_of_two_workers_saves_all_at_one_step_and_resumes_exactly(tmp_path):
     """TensorFlow's PreemptionCheckpointHandler: the signalled worker tells the other, both
     save at the same step and exit 143; both restarted end as an uninterrupted 2-worker run."""
-    from tests.lost_worker_test import _free_ports
     whole = tmp_path / "whole"
-    procs = _two_workers(whole, _free_ports(2))
+    procs = _two_workers(whole)
     for p in procs:
         out, err = p.communicate(timeout=400)
         assert p.returncode == 0, err[-3000:]
 
     cut = tmp_path / "cut"
-    chief, other = _two_workers(cut, _free_ports(2))
+    chief, other = _two_workers(cut)
     errs = {}
     readers = [threading.Thread(target=lambda p=p, k=k: errs.__setitem__(k, p.stderr.read()),
                                 daemon=True) for k, p in (("chief", chief), ("other", other))]
@@ -128,7 +121,7 @@ def test_sigterm_to_one_of_two_workers_saves_all_at_one_step_and_resumes_exactly
     assert steps[0] == steps[1] and 8 <= steps[0] < 24, steps
     assert tf.train.latest_checkpoint(str(cut / "checkpoints")).endswith(f"ckpt-{steps[0]}")
 
-    procs = _two_workers(cut, _free_ports(2))
+    procs = _two_workers(cut)
     outputs = [p.communicate(timeout=400) for p in procs]
     for p, (out, err) in zip(procs, outputs):
         assert p.returncode == 0, err[-3000:]

@@ -5,7 +5,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import REPO, tiny_config, tiny_model
+from tests.helpers import REPO, local_workers, tiny_config, tiny_model
 from tests.helpers import subprocess_env as _env
 from tests.helpers import train_cmd as _train_cmd
 from tfvidgen import callbacks, train_lib
@@ -161,27 +160,9 @@ def test_sigkill_then_rerun_resumes_from_the_last_checkpoint(tmp_path):
     assert tf.train.latest_checkpoint(str(ckpt_dir)).endswith(f"ckpt-{last + 2}")
 
 
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def test_multi_worker_two_local_workers_end_with_identical_weights(tmp_path):
-    ports = _free_ports(2)
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    procs = []
-    for index in range(2):
-        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        procs.append(subprocess.Popen(
-            _train_cmd(tmp_path / "w", "--strategy=multi_worker", "--train_steps=3",
-                       "--checkpoint_every=3", "--sample_every=1000", "--log_every=1"),
-            cwd=REPO, env=_env(TF_CONFIG=tf_config, TF_CONFIG_TASK=f"worker{index}"),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    procs = local_workers(tmp_path / "w", "--train_steps=3", "--checkpoint_every=3",
+                          "--sample_every=1000", "--log_every=1", merge_stderr=True)
     outputs = [p.communicate(timeout=400)[0] for p in procs]
     for p, out in zip(procs, outputs):
         assert p.returncode == 0, out[-3000:]

@@ -157,8 +157,10 @@ def soak(out: str, interruptions: int, seed: int, steps: int, flags: list[str],
                                      os.path.join(chaos, "checkpoints"))
     result = {"interruptions": events, "steps": steps, "seed": seed, "flags": flags,
               "seconds": round(time.monotonic() - began, 1), **comparison}
-    with open(os.path.join(out, "chaos.json"), "w") as f:
+    path = os.path.join(out, "chaos.json")
+    with open(path + ".partial", "w") as f:       # complete or absent: renamed when written
         json.dump(result, f, indent=2)
+    os.replace(path + ".partial", path)
     log(f"[chaos] {len(events)} interruptions "
         f"({sum(e['signal'] == 'SIGKILL' for e in events)} SIGKILL, "
         f"{sum(e['signal'] == 'SIGTERM' for e in events)} SIGTERM); final weights "

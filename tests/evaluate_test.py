@@ -56,7 +56,8 @@ def test_records_without_a_manifest_is_one_line(trained_workdir, tmp_path):
 
 
 def test_records_with_no_videos_is_one_line_not_a_traceback(trained_workdir, tmp_path):
-    """A manifest whose only train shard is empty: the classifier's data ends at once."""
+    """A manifest whose only train shard is empty: refused when the classifier's data is built,
+    naming the split (records.shard_paths), not after the data ran dry."""
     from tfvidgen.data import records
     data_dir = tmp_path / "records"
     data_dir.mkdir()
@@ -69,6 +70,6 @@ def test_records_with_no_videos_is_one_line_not_a_traceback(trained_workdir, tmp
                            max_stride=1)
     result = run(evaluate_cmd(f"--workdir={workdir}", "--classifier_steps=2", "--num_samples=32",
                               "--repeats=1"))
-    assert_one_error_line(result, "evaluate", "evaluation classifier of records: the data "
-                                              "yielded no videos")
+    assert_one_error_line(result, "evaluate", "evaluation classifier of records",
+                          "the 'train' split has no videos")
     assert not (workdir / "eval" / "metrics.json").exists()

@@ -103,7 +103,8 @@ def _interrupted_run(workdir, flags, steps, timeout, sig, start_up: bool, delay:
     return {"signal": sig.name, "during": "start-up" if start_up else "training",
             "delay_s": round(delay, 3), "sent": sent, "exit_code": proc.returncode,
             "last_logged_step": max(steps_seen, default=None),
-            "finished": any(ln.startswith("done:") for ln in lines)}
+            "finished": any(ln.startswith("done:") for ln in lines),
+            "message": next((ln.strip() for ln in lines if ln.startswith("train:")), None)}
 
 
 def compare_checkpoints(a_dir: str, b_dir: str) -> dict:

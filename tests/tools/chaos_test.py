@@ -1,5 +1,6 @@
 """tools/chaos.py, short: three seeded interruptions (SIGKILL and SIGTERM at random moments) of
-a tiny run, restarted each time, end with the uninterrupted run's weights. The long soak is
+a tiny run, restarted each time, end with the uninterrupted run's weights; a SIGTERM during
+training is the preemption path (tfvidgen.preemption): one line, exit 143. The long soak is
 `python tools/chaos.py --out=DIR --interruptions=20`."""
 
 import json
@@ -8,12 +9,18 @@ from tools import chaos
 
 
 def test_a_short_soak_ends_with_the_uninterrupted_weights(tmp_path):
-    result = chaos.soak(str(tmp_path), interruptions=3, seed=2, steps=24,
+    result = chaos.soak(str(tmp_path), interruptions=3, seed=2, steps=16,
                         flags=chaos.DEFAULT_FLAGS, timeout=300, max_delay=2.0,
                         log=lambda *_: None)
     events = result["interruptions"]
     assert len(events) == 3 and {e["signal"] for e in events} == {"SIGKILL", "SIGTERM"}
     assert all(e["sent"] for e in events)
+    # Seed 2: SIGKILL during start-up, SIGKILL and then SIGTERM during training.
+    assert [(e["signal"], e["during"]) for e in events] == [
+        ("SIGKILL", "start-up"), ("SIGKILL", "training"), ("SIGTERM", "training")]
+    preempted = events[2]
+    assert preempted["exit_code"] == 143, preempted
+    assert preempted["message"].startswith("train: preempted (SIGTERM) at step "), preempted
     assert result["identical"], result["differing"]
     assert result["variables"] > 20 and result["max_abs_difference"] == 0.0
     assert json.loads((tmp_path / "chaos.json").read_text())["identical"]

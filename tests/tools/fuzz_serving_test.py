@@ -1,7 +1,7 @@
 """tools/fuzz_serving.py: every serving endpoint of every model, fuzzed against its exported
 SavedModel in a fresh process that never imports tfvidgen, directly and through the REST JSON
 forms; and the fuzzer itself catches a server that answers a bad request or the wrong shape.
-The suite tries 12 requests per endpoint; the long run is `--examples=200` (README)."""
+The suite tries 8 requests per endpoint; the long run is `--examples=200` (README)."""
 
 import json
 import os
@@ -36,7 +36,7 @@ def test_every_endpoint_of_every_model_answers_a_video_or_names_the_bad_input(tm
         paths.append(export.export_model(model, {"config": json.loads(config.to_json()),
                                                  "step": 0}, str(tmp_path / key)))
     result = subprocess.run([sys.executable, os.path.join(REPO, "tools", "fuzz_serving.py"),
-                             f"--saved_model={','.join(paths)}", "--examples=12", "--seed=1"],
+                             f"--saved_model={','.join(paths)}", "--examples=8", "--seed=1"],
                             cwd=str(tmp_path), env=_fresh_env(), capture_output=True, text=True,
                             timeout=900)
     assert result.returncode == 0, result.stderr[-4000:]
@@ -49,8 +49,8 @@ def test_every_endpoint_of_every_model_answers_a_video_or_names_the_bad_input(tm
     for path, (key, _) in zip(paths, _MODELS):
         assert set(counts[path]) == expected[key], key
         for endpoint, tally in counts[path].items():
-            assert tally["direct"] >= 6 and tally["rest_inputs"] >= 10, (key, endpoint, tally)
-            assert tally["videos"] >= 3 and tally["refused"] >= 3, (key, endpoint, tally)
+            assert tally["direct"] >= 4 and tally["rest_inputs"] >= 6, (key, endpoint, tally)
+            assert tally["videos"] >= 2 and tally["refused"] >= 2, (key, endpoint, tally)
 
 
 class _Broken(tf.Module):

@@ -78,7 +78,6 @@ class ClusterPreemption:
     def __init__(self, strategy, save, checkpoint_dir: str):
         import tensorflow as tf
         self._step = None
-        self._save, self._checkpoint_dir = save, checkpoint_dir
 
         def save_fn():
             save(self._step)

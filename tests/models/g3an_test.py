@@ -224,3 +224,28 @@ def test_without_ema_there_is_nothing_to_recalibrate():
     model = g3an.G3AN(g3an.G3ANConfig(**config.model_params, resolution=16, num_frames=4,
                                       num_classes=5), TrainConfig())
     assert model.ema_batch_norms() == [] and not model.recalibrate_ema_statistics()
+
+
+def test_r1_penalty_is_added_to_the_discriminator_loss_and_changes_its_update():
+    batch = _batch(tiny_config())
+    results = {}
+    for gamma in (0.0, 10.0):
+        keras.utils.set_random_seed(0)
+        config = tiny_config(r1_gamma=gamma)
+        model = tiny_model(config)
+        latents = model.latents_for_batch(batch)
+        fakes = model.generator(latents, training=False)
+        _, logs = model.discriminator_losses(batch, fakes, latents)
+        before = [v.numpy() for v in model.image_discriminator.trainable_variables]
+        model.run_phase("d_main", batch, {"latents": latents, "detached": fakes})
+        moved = model.image_discriminator.trainable_variables[0].numpy() - before[0]
+        results[gamma] = (logs, moved)
+    logs, _ = results[10.0]
+    assert float(logs["d_r1_video"]) > 0 and float(logs["d_r1_image"]) > 0
+    expected = float(logs["d_adv_video"] + logs["d_adv_image"]
+                     + 5.0 * (logs["d_r1_video"] + logs["d_r1_image"]))
+    np.testing.assert_allclose(float(logs["d_total"]), expected, rtol=1e-5)
+    assert "d_r1_video" not in results[0.0][0]
+    assert np.abs(results[10.0][1] - results[0.0][1]).max() > 1e-6
+    with pytest.raises(ValueError, match="r1_gamma"):
+        g3an.G3ANConfig(r1_gamma=-1.0).validate()

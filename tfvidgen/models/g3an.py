@@ -21,6 +21,9 @@ Departures and choices (all documented `--model_param`s):
   clip; the video loss is the mean over the speeds [I], so it weighs as the single D it replaces).
 - g_spectral_norm (default False): the official code wraps every generator transposed conv in SN;
   the paper does not mention it.
+- r1_gamma (default 0, the paper's G3AN has none): adds (r1_gamma / 2) * E||grad D(real)||^2
+  for D_V and D_I on every D step (Mescheder et al. 2018), the stabiliser InMoDeGAN uses; the
+  quickstart uses it because without it the small generator oscillates and drops modes.
 - Conditional (conditional=True): one-hot label concatenated with z_m into G_T only (paper).
   The paper does not say how D sees the label; we use projection discriminators (Miyato & Koyama
   2018): logit += <embed(y), sum-pooled features>, on both D_V and D_I.
@@ -68,6 +71,7 @@ class G3ANConfig:
     video_discriminator: str = "3d"
     tpd_speeds: str = "1,3,5,7"        # video_discriminator=tpd: frame steps (InMoDeGAN VoxCeleb)
     g_spectral_norm: bool = False
+    r1_gamma: float = 0.0
     resolution: int = 64
     num_frames: int = 16
     num_classes: int = 1
@@ -107,6 +111,8 @@ class G3ANConfig:
         if self.conditional and self.num_classes < 2:
             raise ValueError("--model_param conditional=true needs a labelled dataset with at "
                              "least 2 classes")
+        if self.r1_gamma < 0:
+            raise ValueError(f"--model_param r1_gamma={self.r1_gamma}: expected >= 0")
         for name in ("z_appearance", "z_motion", "base_channels", "d_channels"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--model_param {name}={getattr(self, name)}: expected >= 1")
@@ -385,8 +391,17 @@ class G3AN(base.ImageVideoGAN):
         adv_video = losses.bce_discriminator_loss(real_v, fake_v)
         adv_image = losses.bce_discriminator_loss(real_i, fake_i)
         total = adv_video + adv_image
+        logs = {}
+        if self.cfg.r1_gamma > 0:     # training=False: the SN vectors advance once per step
+            r1_video = losses.r1_penalty(
+                lambda x: self.video_discriminator(x, labels, training=False), batch["video"])
+            r1_image = losses.r1_penalty(
+                lambda x: self.image_discriminator(x, labels, training=False),
+                self._sampled_frames(batch["video"], seeds, _SALT_REAL_FRAME))
+            total += self.cfg.r1_gamma / 2.0 * (r1_video + r1_image)
+            logs = {"d_r1_video": r1_video, "d_r1_image": r1_image}
         return total, {"d_total": total, "d_adv_video": adv_video, "d_adv_image": adv_image,
-                       "d_real_video": tf.reduce_mean(real_v), "d_fake_video": tf.reduce_mean(fake_v),
+                       **logs, "d_real_video": tf.reduce_mean(real_v), "d_fake_video": tf.reduce_mean(fake_v),
                        "d_real_image": tf.reduce_mean(real_i), "d_fake_image": tf.reduce_mean(fake_i)}
 
     def generator_losses(self, batch, fakes, latents):

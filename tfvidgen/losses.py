@@ -10,23 +10,31 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-__all__ = ["bce_discriminator_loss", "nonsaturating_generator_loss", "hinge_discriminator_loss",
-           "hinge_generator_loss", "r1_penalty"]
+__all__ = ["bce", "bce_discriminator_loss", "nonsaturating_generator_loss",
+           "hinge_discriminator_loss", "hinge_generator_loss", "r1_penalty", "gaussian_kl"]
 
 
 def _f32(x):
     return tf.cast(x, tf.float32)
 
 
+def bce(logits, target: float, weight=1.0):
+    """Mean over every element of weight * BCE(sigmoid(logits), target), target 1 or 0:
+    softplus(-l) = -log sigmoid(l) for 1, softplus(l) = -log(1 - sigmoid(l)) for 0. weight: a
+    scalar or per-example [B] (broadcast against logits [B, ...])."""
+    logits = _f32(logits)
+    per_element = tf.nn.softplus(-logits) if target else tf.nn.softplus(logits)
+    return tf.reduce_mean(weight * per_element)
+
+
 def bce_discriminator_loss(real_logits, fake_logits):
     """DCGAN D loss: -log sigmoid(D(real)) - log(1 - sigmoid(D(fake))), batch means."""
-    return (tf.reduce_mean(tf.nn.softplus(-_f32(real_logits)))
-            + tf.reduce_mean(tf.nn.softplus(_f32(fake_logits))))
+    return bce(real_logits, 1.0) + bce(fake_logits, 0.0)
 
 
 def nonsaturating_generator_loss(fake_logits):
     """Non-saturating G loss: -log sigmoid(D(fake))."""
-    return tf.reduce_mean(tf.nn.softplus(-_f32(fake_logits)))
+    return bce(fake_logits, 1.0)
 
 
 def hinge_discriminator_loss(real_logits, fake_logits):
@@ -55,4 +63,13 @@ def r1_penalty(discriminator_fn, real):
         total = tf.reduce_sum(logits)
     grads = _f32(tape.gradient(total, real))
     per_example = tf.reduce_sum(tf.square(tf.reshape(grads, [tf.shape(grads)[0], -1])), axis=1)
+    return tf.reduce_mean(per_example)
+
+
+def gaussian_kl(mean, log_variance):
+    """KL(N(mean, exp(log_variance)) || N(0, I)) summed over the last axis, averaged over the
+    rest (the batch): the VAE term of TwoStreamVAN and Dual-MTGAN."""
+    mean, log_variance = _f32(mean), _f32(log_variance)
+    per_example = -0.5 * tf.reduce_sum(1.0 + log_variance - tf.square(mean)
+                                       - tf.exp(log_variance), axis=-1)
     return tf.reduce_mean(per_example)

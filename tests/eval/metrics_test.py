@@ -50,6 +50,20 @@ def test_frechet_distance_is_stable_for_singular_covariances():
     assert value == pytest.approx(16.0, rel=1e-6)
 
 
+def test_frechet_distance_clips_round_off_and_refuses_a_non_psd_covariance():
+    """One rule: eigenvalues within -1e-6 of the largest are round-off (clipped to 0), a clearly
+    negative one is an error naming the matrix."""
+    mu, eye = np.zeros(2), np.eye(2)
+    almost = np.diag([1.0, -1e-9])                     # a PSD matrix after round-off
+    assert metrics.frechet_distance(mu, almost, mu, almost) == pytest.approx(0, abs=1e-9)
+    assert metrics.frechet_distance(mu, eye, mu, almost) == pytest.approx(1.0, rel=1e-6)
+    not_psd = np.diag([1.0, -0.5])
+    with pytest.raises(ValueError, match="first covariance is not positive semi-definite"):
+        metrics.frechet_distance(mu, not_psd, mu, eye)
+    with pytest.raises(ValueError, match=r"S1\^\(1/2\) S2 S1\^\(1/2\) is not positive"):
+        metrics.frechet_distance(mu, eye, mu, not_psd)
+
+
 def test_s3_and_mean_std():
     assert metrics.s3_score(0.5, 0.5, 1.0) == pytest.approx(0.5)
     assert metrics.s3_score(0.9, 0.9, 0.9) == pytest.approx(1.0)

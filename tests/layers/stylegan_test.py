@@ -9,9 +9,18 @@ import tensorflow as tf
 from tfvidgen.layers import stylegan
 
 
+def _modulated_weight(layer, w):
+    """The per-sample (demodulated) weight [N, k, k, Cin, Cout], written out (the reference)."""
+    weight = layer.kernel[None] * layer.scale * layer.styles(w)[:, None, None, :, None]
+    if layer.demodulate:
+        weight *= tf.math.rsqrt(tf.reduce_sum(tf.square(weight), axis=[1, 2, 3],
+                                              keepdims=True) + 1e-8)
+    return weight
+
+
 def _reference_conv(layer, x, w):
     """Per-sample conv with the explicitly modulated (and demodulated) weight."""
-    weights = layer.modulated_weight(w)                                   # [N, k, k, Cin, Cout]
+    weights = _modulated_weight(layer, w)                                 # [N, k, k, Cin, Cout]
     x = tf.image.resize(x, [2 * x.shape[1], 2 * x.shape[2]]) if layer.up else x
     return tf.concat([tf.nn.conv2d(x[i:i + 1], weights[i], 1, "SAME")
                       for i in range(x.shape[0])], axis=0)
@@ -32,7 +41,7 @@ def test_demodulated_weights_have_unit_norm_and_normalise_output_variance():
     w = tf.random.normal([4, 16]) * 3.0                                  # styles far from 1
     x = tf.random.normal([4, 32, 32, 64])                                 # unit variance, iid
     layer(x, w)
-    norms = tf.sqrt(tf.reduce_sum(tf.square(layer.modulated_weight(w)), axis=[1, 2, 3]))
+    norms = tf.sqrt(tf.reduce_sum(tf.square(_modulated_weight(layer, w)), axis=[1, 2, 3]))
     np.testing.assert_allclose(norms.numpy(), 1.0, rtol=1e-5)            # per sample and o
     # Interior pixels (borders see zero padding): E[y^2] = sum w''^2 = 1 per output channel.
     y = layer(x, w)[:, 1:-1, 1:-1].numpy()

@@ -4,6 +4,7 @@ contract's phase machinery does what it promises (a toy model registered by the 
 The 2-replica equivalence is tests/train_lib_test.py's (it runs every phase of a step)."""
 
 import dataclasses
+import re
 import subprocess
 import sys
 import textwrap
@@ -15,8 +16,8 @@ import tensorflow as tf
 
 from tests.helpers import subprocess_env, tiny_config, tiny_model, training_batches
 from tfvidgen import models, train_lib
-from tfvidgen.data import pipeline
-from tfvidgen.models import base
+from tfvidgen.data import synthetic
+from tfvidgen.models import base, serving
 
 
 @pytest.fixture(params=sorted(models.MODELS))
@@ -37,6 +38,13 @@ def _unchanged(before, variables):
     return all(np.array_equal(b, v.numpy()) for b, v in zip(before, variables))
 
 
+def _sample_inputs(model, n, seed, **kwargs):
+    """model.sample_inputs, with synthetic first frames for an image-input model."""
+    images = (synthetic.first_frames(range(seed, seed + n), model.cfg.resolution)
+              if model.CAPABILITIES.image_input else None)
+    return model.sample_inputs(n, seed, images=images, **kwargs)
+
+
 def _phase_tuples(model, steps=100):
     """Every distinct phase tuple of the first `steps` steps, in order of appearance."""
     return list(dict.fromkeys(tuple(model.phases(s)) for s in range(steps)))
@@ -44,12 +52,12 @@ def _phase_tuples(model, steps=100):
 
 def test_generate_shape_dtype_range_and_reproducible_sampling(key):
     model = tiny_model(tiny_config(key))
-    video = model.generate(model.sample_inputs(3, seed=7)).numpy()
+    video = model.generate(_sample_inputs(model, 3, 7)).numpy()
     assert video.shape == (3, 4, 16, 16, 3) and video.dtype == np.float32
     assert np.abs(video).max() <= 1.0
-    np.testing.assert_array_equal(model.generate(model.sample_inputs(3, seed=7)).numpy(), video)
-    assert not np.allclose(model.generate(model.sample_inputs(3, seed=8)).numpy(), video)
-    assert set(model.sample_inputs(1, 0)) == set(model.latent_specs())
+    np.testing.assert_array_equal(model.generate(_sample_inputs(model, 3, 7)).numpy(), video)
+    assert not np.allclose(model.generate(_sample_inputs(model, 3, 8)).numpy(), video)
+    assert set(_sample_inputs(model, 1, 0)) == {i.name for i in model.inputs()}
     # Sampling, serving and evaluation read these two fields of every model's cfg.
     assert model.cfg.conditional is False and model.cfg.num_classes == 5
 
@@ -63,7 +71,8 @@ def test_declarations_are_complete(key):
         assert set(spec.networks) <= set(networks), name
         assert all(networks[a].role != "ema" for a in spec.networks), name
     assert set(model.PHASES.values()) <= set(model.optimizers)
-    assert set().union(*_phase_tuples(model)) == set(model.PHASES)   # every phase runs sometime
+    # every phase of the configuration runs sometime, and each is a declared one
+    assert set().union(*_phase_tuples(model)) == set(model.active_phases()) <= set(model.PHASES)
     # Every variable is in a checkpoint item (checkpoint_items raises otherwise).
     items = model.checkpoint_items()
     assert sum(len(v) for v in items.values()) == len(model.variables)
@@ -78,10 +87,62 @@ def test_model_params_are_strict(key):
         models.parse_model_params(key, ["missing_equals"])
 
 
+def test_capabilities_are_declared_once_and_match_behaviour(key):
+    """The registry's table is the class's declaration, and each entry is what the model does:
+    variable_length <=> `sample_frames` and generate(num_frames=); transfer <=> `transfer`;
+    steer <=> `steer`; image_input <=> an input of role image."""
+    cls = models.MODELS[key]
+    caps = models.capabilities(key)
+    assert caps is models.CAPABILITIES[key] is cls.CAPABILITIES
+    model = tiny_model(tiny_config(key))
+    endpoints = model.endpoint_inputs()
+    assert set(endpoints) == set(model.serving_endpoints())
+    assert caps.variable_length == ("sample_frames" in endpoints)
+    assert caps.transfer == ("transfer" in endpoints) == callable(getattr(cls, "transfer", None))
+    assert caps.steer == ("steer" in endpoints)
+    assert caps.image_input == ("image" in model.input_roles().values())
+    if caps.variable_length:
+        assert [i.name for i in endpoints["sample_frames"]] == [
+            *(i.name for i in endpoints["sample"]), "num_frames"]
+        longer = model.generate(_sample_inputs(model, 2, 5, num_frames=6), num_frames=6)
+        assert longer.shape == (2, 6, 16, 16, 3)
+        shorter = model.generate(_sample_inputs(model, 2, 5), num_frames=3)
+        assert shorter.shape == (2, 3, 16, 16, 3)
+    else:
+        with pytest.raises(ValueError, match=rf"num_frames=6: {cls.__name__} .*\(4 frames\)"):
+            model.generate(_sample_inputs(model, 2, 5), num_frames=6)
+        with pytest.raises(ValueError, match="trained length only"):
+            _sample_inputs(model, 2, 5, num_frames=6)
+    if caps.image_input:
+        with pytest.raises(ValueError, match="needs images="):
+            model.sample_inputs(2, 5)
+    else:
+        with pytest.raises(ValueError, match="takes no image"):
+            model.sample_inputs(2, 5, images=np.zeros([2, 16, 16, 3], np.float32))
+
+
+def test_unknown_model_has_no_capabilities():
+    with pytest.raises(ValueError, match="unknown model 'nope'.*available: dual_mtgan"):
+        models.capabilities("nope")
+
+
 def test_generator_config_round_trip(key):
+    """A generator rebuilt from its config is the same network: same variables (paths and
+    shapes), and with the original's weights the same video for the same inputs."""
     model = tiny_model(tiny_config(key))
     clone = type(model.generator).from_config(model.generator.get_config())
     assert clone.get_config() == model.generator.get_config()
+    inputs = _sample_inputs(model, 2, 3)
+    model.run_generator(clone, inputs, False)                  # builds the clone
+    # Paths without Keras' automatic "_<n>" suffixes (they count instances process-wide).
+    by_path = lambda net: {re.sub(r"_\d+(?=/|$)", "", v.path): v for v in net.variables}
+    original, rebuilt = by_path(model.generator), by_path(clone)
+    assert len(rebuilt) == len(clone.variables) and set(rebuilt) <= set(original)
+    for path, v in rebuilt.items():
+        assert v.shape == original[path].shape, path
+        v.assign(original[path])
+    np.testing.assert_array_equal(model.run_generator(clone, inputs, False).numpy(),
+                                  model.generate(inputs, use_ema=False).numpy())
 
 
 def test_a_traced_train_step_for_every_phase_tuple(key):
@@ -100,10 +161,11 @@ def test_generator_phases_of_train_step_leave_the_discriminators_untouched(key):
     model = tiny_model(config)
     batch = _batches(config, 1, model)[0]
     networks, specs = model.networks(), model.optimizer_specs()
-    d_vars = [v for d in model.networks_of("discriminator") for v in d.variables]
-    generator_phases = [p for p, opt in model.PHASES.items()
+    d_vars = [v for a, n in model.networks().items() if n.role == "discriminator"
+              for v in getattr(model, a).variables]
+    generator_phases = [p for p in model.active_phases()
                         if all(networks[a].role in ("generator", "encoder")
-                               for a in specs[opt].networks)]
+                               for a in specs[model.PHASES[p]].networks)]
     assert generator_phases
     for phase in generator_phases:
         optimizer = model.PHASES[phase]
@@ -115,7 +177,7 @@ def test_generator_phases_of_train_step_leave_the_discriminators_untouched(key):
 
 @pytest.mark.parametrize("conditional", [False, True])
 def test_every_input_of_every_endpoint_is_validated_by_name(key, conditional):
-    """Each endpoint answers its serving_example, and refuses, naming the input, a wrong rank
+    """Each endpoint answers its example arguments, and refuses, naming the input, a wrong rank
     and a value outside the input's declared range (labels, integer ranges, float bounds)."""
     model = tiny_model(tiny_config(key, conditional=conditional))
     endpoints, declared = model.serving_endpoints(), model.endpoint_inputs()
@@ -123,7 +185,7 @@ def test_every_input_of_every_endpoint_is_validated_by_name(key, conditional):
     for endpoint, (fn, signature) in endpoints.items():
         names = [spec.name for spec in signature]
         assert names == [i.name for i in declared[endpoint]], endpoint
-        good = model.serving_example(endpoint, 2, seed=0)
+        good = serving.example_arguments(model, endpoint, 2, seed=0)
         run = tf.function(lambda *args, fn=fn: fn(*args), input_signature=signature)
         assert run(*(good[n] for n in names)), endpoint
         for i in declared[endpoint]:
@@ -171,7 +233,7 @@ def test_every_endpoint_exports_and_answers_alike_in_a_fresh_process(key, tmp_pa
     model.update_ema()
     path = export.export_model(model, {}, str(tmp_path / key))
     endpoints = model.serving_endpoints()
-    examples = {e: model.serving_example(e, 2, seed=3) for e in endpoints}
+    examples = {e: serving.example_arguments(model, e, 2, seed=3) for e in endpoints}
     np.savez(tmp_path / "in.npz", **{f"{e}::{n}": v for e, ex in examples.items()
                                      for n, v in ex.items()})
     (tmp_path / "loader.py").write_text(_FRESH_LOADER)

@@ -67,16 +67,6 @@ def test_content_encoder_is_time_invariant_on_a_static_clip():
     assert losses["moving"] > 1e-4
 
 
-def test_kl_matches_the_closed_form_by_hand():
-    mean = np.array([[0.5, -1.0], [0.0, 2.0]], np.float32)
-    log_variance = np.array([[0.0, np.log(4.0)], [-1.0, 0.5]], np.float32)
-    by_hand = np.mean([sum(-0.5 * (1 + lv - m ** 2 - np.exp(lv)) for m, lv in zip(ms, lvs))
-                       for ms, lvs in zip(mean, log_variance)])
-    np.testing.assert_allclose(float(dual_mtgan.kl_to_standard_normal(mean, log_variance)),
-                               by_hand, rtol=1e-6)
-    assert float(dual_mtgan.kl_to_standard_normal(np.zeros([3, 4]), np.zeros([3, 4]))) == 0.0
-
-
 def test_pair_discriminator_real_fake_and_mismatched_pairs_carry_eq5_labels():
     x1, real, y, real_target, fake_x, fake_y = (tf.fill([2, 4, 4, 3], float(v))
                                                 for v in range(6))
@@ -92,12 +82,6 @@ def test_pair_discriminator_real_fake_and_mismatched_pairs_carry_eq5_labels():
         _, c, f, lab, w = pairs[name]
         assert c is condition and f is frame and lab == label, name
         np.testing.assert_array_equal(w, weight)
-    # The weighted BCE: label 1 -> softplus(-l), label 0 -> softplus(l), batch mean of w * that.
-    logits = tf.constant([1.0, -2.0])
-    np.testing.assert_allclose(float(dual_mtgan._weighted_bce(logits, 0.0, tf.constant([0.5, 0.0]))),
-                               0.5 * np.log1p(np.e) / 2, rtol=1e-6)
-    np.testing.assert_allclose(float(dual_mtgan._weighted_bce(logits, 1.0, 1.0)),
-                               (np.log1p(np.exp(-1.0)) + np.log1p(np.exp(2.0))) / 2, rtol=1e-6)
 
 
 def test_plain_clips_are_same_clip_triples():
@@ -264,7 +248,8 @@ def _uint8(x):
     return np.clip(np.rint((np.asarray(x) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-def test_transfer_and_animate_through_the_export_equal_the_in_process_model(exported_dual):
+def test_transfer_and_sample_frames_through_the_export_equal_the_in_process_model(
+        exported_dual):
     model, path = exported_dual
     loaded = tf.saved_model.load(path)
     batch = next(iter(_triples(model_config := _config(), size=2, seed=3)))
@@ -276,15 +261,20 @@ def test_transfer_and_animate_through_the_export_equal_the_in_process_model(expo
                                    tf.constant(video8 / 127.5 - 1.0, tf.float32)))
     assert served.dtype == np.uint8 and served.shape == (2, 4, 16, 16, 3)
     assert np.abs(served.astype(int) - direct.astype(int)).max() <= 1
-    animated = loaded.signatures["animate"](image=tf.constant(image8[:1]),
-                                            seed=tf.constant([5], tf.int64),
-                                            num_frames=tf.constant(6))["video"].numpy()
-    library = _uint8(dual_mtgan.animate(model, image8[0] / 127.5 - 1.0, 1, 5, num_frames=6))
+    animated = loaded.signatures["sample_frames"](image=tf.constant(image8[:1]),
+                                                  seed=tf.constant([5], tf.int64),
+                                                  num_frames=tf.constant(6))["video"].numpy()
+    inputs = model.sample_inputs(1, 5, images=image8[:1] / 127.5 - 1.0)
+    library = _uint8(model.generate(inputs, num_frames=6))
     assert animated.shape == (1, 6, 16, 16, 3)
     assert np.abs(animated.astype(int) - library.astype(int)).max() <= 1
-    sample = loaded.signatures["sample"](seed=tf.constant([5], tf.int64), image=tf.constant(
-        image8[:1] / 127.5 - 1.0, tf.float32))["video"].numpy()
+    # `sample` takes the image as uint8, like `transfer`
+    sample = loaded.signatures["sample"](seed=tf.constant([5], tf.int64),
+                                         image=tf.constant(image8[:1]))["video"].numpy()
     assert np.abs(sample.astype(int) - library[:, :4].astype(int)).max() <= 1
+    with pytest.raises(tf.errors.InvalidArgumentError, match="uint8"):   # not a float image
+        loaded.signatures["sample"](seed=tf.constant([5], tf.int64),
+                                    image=tf.constant(image8[:1] / 127.5 - 1.0, tf.float32))
 
 
 @pytest.mark.parametrize("signature,name,bad,message", [
@@ -293,8 +283,8 @@ def test_transfer_and_animate_through_the_export_equal_the_in_process_model(expo
     ("transfer", "video", np.zeros([2, 3, 16, 16, 3], np.uint8), "video must have shape"),
     ("transfer", "video", np.zeros([1, 4, 16, 16, 3], np.uint8), "video must have the same "
                                                                  "batch size"),
-    ("animate", "num_frames", np.array([3], np.int32), "num_frames must have shape"),
-    ("animate", "num_frames", np.array(0, np.int32), "num_frames must be in"),
+    ("sample_frames", "num_frames", np.array([3], np.int32), "num_frames must have shape"),
+    ("sample_frames", "num_frames", np.array(0, np.int32), "num_frames must be in"),
 ], ids=["image-rank", "image-size", "video-frames", "video-batch", "frames-rank", "frames-0"])
 def test_bad_image_or_video_inputs_are_refused_naming_them(exported_dual, signature, name, bad,
                                                            message):

@@ -1,5 +1,7 @@
 """G3AN: architecture shapes at paper and tiny size, ablations, conditioning, and update isolation."""
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -44,11 +46,24 @@ def test_generator_shapes_and_range_at_64x64x16():
     {"attention_after": 0}, {"video_conv": "2+1"}, {"video_conv": "3d"},
     {"video_discriminator": "2+1"}, {"g_spectral_norm": True}])
 def test_ablations_build_and_train(params):
-    model = tiny_model(tiny_config(**params))
+    """Each ablation trains, and takes effect: with the same initialiser seed, the built
+    networks (variable names and shapes) or the video differ from the default model's."""
+    keras.utils.set_random_seed(0)
+    default = tiny_model(tiny_config())
+    keras.utils.set_random_seed(0)
     config = tiny_config(**params)
+    model = tiny_model(config)
+    video = model.generate(model.sample_inputs(2, 0)).numpy()
+    assert video.shape == (2, 4, 16, 16, 3)
+    assert (_architecture(model) != _architecture(default)
+            or not np.allclose(video, default.generate(default.sample_inputs(2, 0)).numpy()))
     logs = model.train_step(_batch(config))
     assert all(np.isfinite(float(v)) for v in logs.values())
-    assert model.generate(model.sample_inputs(2, 0)).shape == (2, 4, 16, 16, 3)
+
+
+def _architecture(model) -> list:
+    """(path without Keras' instance-count suffixes, shape) of every variable, in order."""
+    return [(re.sub(r"_\d+(?=/|$)", "", v.path), tuple(v.shape)) for v in model.variables]
 
 
 def test_streams_disentangle_inputs():
@@ -94,7 +109,7 @@ def test_discriminator_update_leaves_generator_untouched_and_vice_versa():
         model.video_discriminator.variables + model.image_discriminator.variables)
     model.run_phase("d_main", batch, {"latents": latents, "detached": fakes})
     assert not any(_changed(g_before, model.generator.variables))
-    assert all(_changed(d_before[:2], model.d_variables[:2]))
+    assert all(_changed(d_before[:2], model.optimizer_variables("d_optimizer")[:2]))
 
     d_all = model.video_discriminator.variables + model.image_discriminator.variables
     d_before = _values(d_all)
@@ -129,12 +144,12 @@ def test_train_step_changes_both_players_and_ema_tracks():
     ema_before = _values(model.ema_generator.trainable_variables)
     np.testing.assert_array_equal(ema_before[0], model.generator.trainable_variables[0].numpy())
     g_before = _values(model.generator.trainable_variables)
-    d_before = _values(model.d_variables)
+    d_before = _values(model.optimizer_variables("d_optimizer"))
     logs = model.train_step(_batch(config))
     assert {"d_total", "d_adv_video", "d_adv_image", "d_real_video", "d_fake_video",
             "g_total", "g_adv_video", "g_adv_image"} <= set(logs)
     assert any(_changed(g_before, model.generator.trainable_variables))
-    assert any(_changed(d_before, model.d_variables))
+    assert any(_changed(d_before, model.optimizer_variables("d_optimizer")))
     model.update_ema()
     g_now = model.generator.trainable_variables[0].numpy()
     np.testing.assert_allclose(model.ema_generator.trainable_variables[0].numpy(),
@@ -161,11 +176,12 @@ def _reference_step(model, batch):
     with tf.GradientTape() as g_tape:
         fakes = model.generator(latents, training=True)
     with tf.GradientTape() as d_tape:
-        d_total, _ = model.discriminator_losses(batch, tf.stop_gradient(fakes), latents)
+        d_total, _ = model.discriminator_losses(
+            batch, {"latents": latents, "detached": tf.stop_gradient(fakes)})
         d_total = d_total / tf.distribute.get_strategy().num_replicas_in_sync
     d_opt.apply_gradients(zip(d_tape.gradient(d_total, d_vars), d_vars))
     with g_tape:
-        g_total, _ = model.generator_losses(batch, fakes, latents)
+        g_total, _ = model.generator_losses(batch, {"latents": latents, "fakes": fakes})
         g_total = g_total / tf.distribute.get_strategy().num_replicas_in_sync
     g_opt.apply_gradients(zip(g_tape.gradient(g_total, g_vars), g_vars))
 
@@ -235,7 +251,7 @@ def test_r1_penalty_is_added_to_the_discriminator_loss_and_changes_its_update():
         model = tiny_model(config)
         latents = model.latents_for_batch(batch)
         fakes = model.generator(latents, training=False)
-        _, logs = model.discriminator_losses(batch, fakes, latents)
+        _, logs = model.discriminator_losses(batch, {"latents": latents, "detached": fakes})
         before = [v.numpy() for v in model.image_discriminator.trainable_variables]
         model.run_phase("d_main", batch, {"latents": latents, "detached": fakes})
         moved = model.image_discriminator.trainable_variables[0].numpy() - before[0]

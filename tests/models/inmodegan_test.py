@@ -10,7 +10,7 @@ import tensorflow as tf
 from tests.helpers import tiny_config, tiny_model
 from tfvidgen import export
 from tfvidgen.data import pipeline
-from tfvidgen.layers import tpd
+from tfvidgen.layers import noise, tpd
 from tfvidgen.models import inmodegan
 
 
@@ -182,9 +182,9 @@ def test_lazy_r1_schedule_optimizer_scaling_and_loss():
     np.testing.assert_allclose(d_opt.beta_1, 0.5 ** 0.8, rtol=1e-6)
     np.testing.assert_allclose(float(model.optimizers["g_optimizer"].learning_rate), 2e-4)
     batch = _batch(tiny_config("inmodegan"))
-    total, logs = model.r1_losses(batch, model.latents_for_batch(batch))
+    total, logs = model.r1_losses(batch, {"latents": model.latents_for_batch(batch)})
     # Hand computation: each D's squared input-gradient norm, per example, batch-averaged.
-    frames = model._frames(batch["video"], batch["seed"], inmodegan._SALT_REAL_FRAME)
+    frames = noise.random_frame(batch["video"], batch["seed"], inmodegan._SALT_REAL_FRAME)
 
     def r1(fn, x):
         with tf.GradientTape() as tape:
@@ -233,13 +233,18 @@ def test_training_steps_move_the_losses_and_every_network():
 
 def test_longer_videos_continue_the_trained_length_ones(model):
     short = model.generate(model.sample_inputs(2, 4)).numpy()
-    long_inputs = model.sample_inputs_of_length(2, 4, 9)
+    long_inputs = model.sample_inputs(2, 4, num_frames=9)
     assert long_inputs["z_motion"].shape == (2, 8, 4)
     np.testing.assert_array_equal(long_inputs["z_motion"][:, :3].numpy(),
                                   model.sample_inputs(2, 4)["z_motion"].numpy())
-    long = model.generate(long_inputs).numpy()
+    long = model.generate(long_inputs, num_frames=9).numpy()
     assert long.shape == (2, 9, 16, 16, 3)
     np.testing.assert_allclose(long[:, :4], short, rtol=1e-5, atol=1e-5)   # causal GRU
+    # Fewer frames take a prefix of the motion noises; more than they hold is refused.
+    np.testing.assert_array_equal(model.generate(long_inputs, num_frames=4).numpy(),
+                                  model.generate(model.sample_inputs(2, 4)).numpy())
+    with pytest.raises(ValueError, match="needs 8 motion steps, the inputs hold 3"):
+        model.generate(model.sample_inputs(2, 4), num_frames=9)
 
 
 @pytest.fixture(scope="module")
@@ -259,7 +264,7 @@ def test_export_sample_frames_and_steer(model, exported):
     assert long.shape == (2, 11, 16, 16, 3)
     assert np.abs(long[:, :4].astype(int) - sample.astype(int)).max() <= 1     # continues it
     # The same long video as in-process generation.
-    expected = model.generate(model.sample_inputs_of_length(2, 4, 11)).numpy()
+    expected = model.generate(model.sample_inputs(2, 4, num_frames=11), num_frames=11).numpy()
     assert np.abs(long.astype(float) - (expected + 1) * 127.5).max() <= 1.0
     off = np.ones([2, 8], np.float32)
     off[:, 0] = 0.0

@@ -82,12 +82,12 @@ def test_hinge_losses_by_hand(monkeypatch):
         return (real_v, real_i) if videos is batch["video"] else (fake_v, fake_i)
 
     monkeypatch.setattr(model, "_logits", logits)
-    d_total, d_logs = model.discriminator_losses(batch)
+    d_total, d_logs = model.discriminator_losses(batch, {})
     hinge = lambda r, f: np.mean(np.maximum(0, 1 - r)) + np.mean(np.maximum(0, 1 + f))
     np.testing.assert_allclose(float(d_logs["d_adv_video"]), hinge(real_v, fake_v), rtol=1e-6)
     np.testing.assert_allclose(float(d_total), hinge(real_v, fake_v) + hinge(real_i, fake_i),
                                rtol=1e-6)
-    g_total, _ = model.generator_losses(batch)
+    g_total, _ = model.generator_losses(batch, {})
     np.testing.assert_allclose(float(g_total), -np.mean(fake_v) - np.mean(fake_i), rtol=1e-6)
     assert calls[-1] == {"training": False, "batch_stats": True}
 
@@ -96,15 +96,15 @@ def test_each_discriminator_step_reads_its_own_real_batch(monkeypatch):
     config = _conditional(d_steps=2)
     model = tiny_model(config)
     assert model.real_batches_per_step() == 2
-    assert model.phases(0) == ("d_step_0", "d_step_1", "g_main")
+    assert model.phases(0) == ("d_step", "d_step", "g_main")
     batch = _batch(config, real_batches=2)
     assert batch["video"].shape[:2] == (2, config.train.batch_size)
     seen = []
     original = model.discriminator_losses
 
-    def recording(real):
+    def recording(real, context):
         seen.append(real["seed"].numpy())
-        return original(real)
+        return original(real, context)
 
     monkeypatch.setattr(model, "discriminator_losses", recording)
     logs = model.train_step(batch)
@@ -157,7 +157,7 @@ def test_motion_constraint_is_zero_for_identical_flows_and_its_gradient_reaches_
     np.testing.assert_allclose(1.0 - float(mvt_tsa.motion_similarity(flows, flows, labels,
                                                                       labels)), 0.0, atol=1e-6)
     with tf.GradientTape() as tape:
-        total, logs = model.generator_losses(batch)
+        total, logs = model.generator_losses(batch, {})
         motion_term = 1.0 - logs["g_motion_similarity"]
     grads = tape.gradient(motion_term, model.generator.trainable_variables)
     norms = [float(tf.norm(g)) for g in grads if g is not None]
@@ -267,18 +267,22 @@ def test_invalid_params_name_the_flag():
     assert mvt_tsa.MVTConfig(resolution=96, conditional=False).validate().num_blocks == 5      # 3x3 start (paper)
 
 
-def test_exported_num_frames_and_label_mix_endpoints(tmp_path):
+def test_exported_sample_frames_and_label_mix_endpoints(tmp_path):
     model = tiny_model(_conditional())
     path = export.export_model(model, {"model": "mvt_tsa"}, str(tmp_path / "export"))
     loaded = tf.saved_model.load(path)
     signatures = loaded.signatures
-    assert {"serving_default", "sample", "latents", "num_frames", "label_mix"} <= set(signatures)
+    assert {"serving_default", "sample", "latents", "sample_frames", "label_mix"} <= set(signatures)
     latents = model.sample_inputs(2, 5, labels=tf.constant([1, 3]))
     z, label = latents["z"], latents["label"]
     plain = signatures["serving_default"](z=z, label=label)["video"].numpy()
     np.testing.assert_array_equal(plain, base_video(model, latents))
-    longer = signatures["num_frames"](z=z, label=label, num_frames=tf.constant(9))["video"]
-    assert longer.dtype == tf.uint8 and longer.shape == (2, 9, 16, 16, 3)
+    seed, label_args = tf.constant([5, 6], tf.int64), dict(label=label)
+    longer = signatures["sample_frames"](seed=seed, num_frames=tf.constant(9), **label_args)
+    assert longer["video"].dtype == tf.uint8 and longer["video"].shape == (2, 9, 16, 16, 3)
+    # The in-process video of the same length and latents (the GRU runs past the trained one).
+    np.testing.assert_array_equal(
+        longer["video"].numpy(), base_video(model, latents, num_frames=9))
     other = tf.constant([4, 0])
     mix = signatures["label_mix"]
     for weight, expected_label in ((0.0, label), (1.0, other)):
@@ -288,9 +292,10 @@ def test_exported_num_frames_and_label_mix_endpoints(tmp_path):
             z=z, label=expected_label)["video"].numpy())
     halfway = mix(z=z, label=label, label_b=other, label_weight=tf.fill([2], 0.5))["video"]
     assert not np.array_equal(halfway.numpy(), plain)
-    bad = [(signatures["num_frames"], dict(z=z, label=label, num_frames=tf.constant(0)),
+    frames = signatures["sample_frames"]
+    bad = [(frames, dict(seed=seed, label=label, num_frames=tf.constant(0)),
             "num_frames must be in"),
-           (signatures["num_frames"], dict(z=z, label=label, num_frames=tf.constant([4, 4])),
+           (frames, dict(seed=seed, label=label, num_frames=tf.constant([4, 4])),
             "num_frames must have shape"),
            (mix, dict(z=z, label=label, label_b=other, label_weight=tf.fill([2], 1.5)),
             "label_weight must"),
@@ -303,9 +308,9 @@ def test_exported_num_frames_and_label_mix_endpoints(tmp_path):
             fn(**kwargs)
 
 
-def base_video(model, latents):
-    from tfvidgen.models import base
-    return base.video_output(model.generate(latents))["video"].numpy()
+def base_video(model, latents, num_frames=None):
+    from tfvidgen.models import serving
+    return serving.video_output(model.generate(latents, num_frames=num_frames))["video"].numpy()
 
 
 def test_official_ucf128_configuration_parameter_counts():

@@ -386,6 +386,16 @@ def num_identities(dataset: str) -> int:
     return len(ACTORS) if dataset == "synthetic_actions" else len(SHAPES)
 
 
+def first_frames(seeds, resolution: int) -> np.ndarray:
+    """First frames of synthetic_actions videos `seeds` (stream 0) as float32 in [-1, 1]:
+    [N, R, R, 3], a pure function of the seeds: images for image-to-video models (e.g.
+    Dual-MTGAN's sample_inputs) when no data image is given."""
+    frames = [render_actions(sample_factors("synthetic_actions", 0, int(s)), [0],
+                             resolution)[0] for s in seeds]
+    # x / 127.5 - 1: the inverse of the uint8 mapping (tfvidgen.pixels)
+    return np.stack(frames).astype(np.float32) / 127.5 - 1.0
+
+
 def label_identity_factors(factors):
     """(label, identity, {FACTOR_KEYS: value}) of either factor type."""
     if isinstance(factors, ActionFactors):

@@ -21,6 +21,8 @@ import time
 
 import numpy as np
 
+from tfvidgen.eval import metrics
+
 __all__ = ["FVDProtocol", "PROTOCOLS", "protocol_named", "FeatureNetwork", "load_network",
            "preprocess", "frechet_distance", "real_clip_config", "available_clips", "real_features",
            "fake_features"]
@@ -161,35 +163,8 @@ def preprocess(videos_uint8, size: int):
     return tf.reshape(2.0 * resized / 255.0 - 1.0, [n, t, size, size, c])
 
 
-def frechet_distance(features1, features2, tolerance: float = 1e-6) -> float:
-    """FD of Gaussians fitted to [N, D] features, in float64.
-
-    tr((S1 S2)^(1/2)) is the sum of the square roots of the eigenvalues of the symmetric PSD
-    S1^(1/2) S2 S1^(1/2); an eigenvalue below -tolerance * (largest) is not round-off (the
-    same failure as an imaginary part in sqrtm) and raises instead of being dropped.
-    """
-    f1, f2 = np.asarray(features1, np.float64), np.asarray(features2, np.float64)
-    if f1.ndim != 2 or f2.ndim != 2 or f1.shape[1] != f2.shape[1]:
-        raise ValueError(f"features must be [N, D] with equal D, got {f1.shape} and {f2.shape}")
-    if min(len(f1), len(f2)) < 2:
-        raise ValueError("need at least 2 clips per set")
-    mu1, mu2 = f1.mean(0), f2.mean(0)
-    s1, s2 = np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
-    values, vectors = np.linalg.eigh(s1)
-    scale = max(abs(values).max(), 1e-300)
-    if values.min() < -tolerance * scale:
-        raise ValueError(f"covariance is not positive semi-definite (eigenvalue "
-                         f"{values.min():.3g} of {scale:.3g})")
-    root1 = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
-    middle = root1 @ s2 @ root1
-    eigenvalues = np.linalg.eigvalsh((middle + middle.T) / 2)
-    top = max(abs(eigenvalues).max(), 1e-300)
-    if eigenvalues.min() < -tolerance * top:
-        raise ValueError(f"sqrt(S1 S2) has a complex part beyond round-off (eigenvalue "
-                         f"{eigenvalues.min():.3g} of {top:.3g})")
-    trace_sqrt = np.sqrt(np.clip(eigenvalues, 0, None)).sum()
-    value = ((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * trace_sqrt
-    return float(max(value, 0.0))
+#: FD of Gaussians fitted to [N, D] features: the one implementation (tfvidgen.eval.metrics)
+frechet_distance = metrics.frechet_distance_from_features
 
 
 def real_clip_config(data, p: FVDProtocol):
@@ -259,6 +234,7 @@ def fake_features(network: FeatureNetwork, model, p: FVDProtocol, batch_size: in
     import tensorflow as tf
 
     from tfvidgen import viz
+    from tfvidgen.data import synthetic
     if model.cfg.num_frames < p.num_frames:
         raise ValueError(f"{p.name} needs clips of {p.num_frames} frames; the model generates "
                          f"{model.cfg.num_frames}")
@@ -267,7 +243,11 @@ def fake_features(network: FeatureNetwork, model, p: FVDProtocol, batch_size: in
         n = min(batch_size, p.num_fake - start)
         labels = (tf.range(start, start + n) % model.cfg.num_classes
                   if model.cfg.conditional else None)
-        videos = model.generate(model.sample_inputs(n, start, labels), training=False)
+        # image-to-video models animate the synthetic first frames of the same seeds
+        images = (synthetic.first_frames(range(start, start + n), model.cfg.resolution)
+                  if model.CAPABILITIES.image_input else None)
+        videos = model.generate(model.sample_inputs(n, start, labels, images=images),
+                                training=False)
         out.append(viz.to_uint8(videos.numpy()[:, :p.num_frames]))
     clips = np.concatenate(out)
     return network.features(clips, batch_size, log=log)

@@ -40,23 +40,36 @@ def inception_score(probs) -> float:
     return float(np.exp(marginal_entropy(probs) - conditional_entropy(probs)))
 
 
-def _sqrt_psd(matrix: np.ndarray) -> np.ndarray:
+#: eigenvalues down to -ROUND_OFF * (the largest |eigenvalue|) are round-off of a PSD matrix
+ROUND_OFF = 1e-6
+
+
+def _psd_eigh(matrix: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Eigen-decomposition of a symmetric PSD matrix with round-off's tiny negative eigenvalues
+    clipped to 0; a clearly negative one (below -ROUND_OFF * largest) raises: the matrix is not
+    PSD (the failure sqrtm shows as an imaginary part)."""
     values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
-    return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+    top = max(float(np.abs(values).max()), 1e-300)
+    if values.min() < -ROUND_OFF * top:
+        raise ValueError(f"{what} is not positive semi-definite (eigenvalue {values.min():.3g} "
+                         f"of {top:.3g})")
+    return np.clip(values, 0, None), vectors
 
 
 def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
-    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)).
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)), in float64.
 
-    The trace of (S1 S2)^(1/2) is computed as that of the symmetric PSD (S1^(1/2) S2 S1^(1/2))^(1/2)
-    through eigen-decompositions: no complex parts and no ill-conditioned sqrtm iterations.
+    The trace of (S1 S2)^(1/2) is that of the symmetric PSD (S1^(1/2) S2 S1^(1/2))^(1/2), through
+    eigen-decompositions: no complex parts and no ill-conditioned sqrtm iterations. One rule for
+    both decompositions (_psd_eigh): negative eigenvalues within round-off are clipped to 0,
+    clearly negative ones raise ValueError.
     """
     mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
     sigma1, sigma2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2).astype(np.float64)
-    root1 = _sqrt_psd(sigma1)
-    middle = root1 @ sigma2 @ root1
-    eigenvalues = np.linalg.eigvalsh((middle + middle.T) / 2)
-    trace_sqrt = np.sqrt(np.clip(eigenvalues, 0, None)).sum()
+    values, vectors = _psd_eigh(sigma1, "the first covariance")
+    root1 = (vectors * np.sqrt(values)) @ vectors.T
+    eigenvalues, _ = _psd_eigh(root1 @ sigma2 @ root1, "S1^(1/2) S2 S1^(1/2)")
+    trace_sqrt = np.sqrt(eigenvalues).sum()
     value = float(((mu1 - mu2) ** 2).sum() + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_sqrt)
     return max(value, 0.0)
 

@@ -18,14 +18,15 @@ from tfvidgen.layers import spectral_norm as sn
 
 __all__ = ["AxisSelfAttention", "FactorizedSelfAttention", "recorded_attention"]
 
-_RECORDINGS: list = []
+#: F-SA weights reported while recorded_attention() is open
+_RECORDER = recording.Recorder(dict)
 
 
 def recorded_attention():
     """Collects, for inspection (tfvidgen.explain), the attention weights of every
     AxisSelfAttention called inside the block: {layer path: weights}, temporal [B, H, W, Tq, Tk]
     and spatial [B, T, Hq*Wq, Hk*Wk] (queries attend over keys; rows sum to 1). Eager calls."""
-    return recording.recording(_RECORDINGS, {})
+    return _RECORDER.recording()
 
 
 @keras.saving.register_keras_serializable(package="tfvidgen")
@@ -56,7 +57,7 @@ class AxisSelfAttention(keras.layers.Layer):
         k = self.key(seq, training=training)
         v = self.value(seq, training=training)
         weights = tf.nn.softmax(tf.matmul(q, k, transpose_b=True), axis=-1)          # over keys
-        for found in _RECORDINGS:
+        for found in _RECORDER.open:
             layout = [b, h, w, t, t] if self.axis == "temporal" else [b, t, h * w, h * w]
             found[self.path] = tf.reshape(weights, layout)
         out = tf.matmul(weights, v)                                                  # like seq

@@ -4,10 +4,12 @@ the factorised transposed spatio-temporal convolutions of G3AN's video stream.""
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 from tfvidgen.layers import spectral_norm as sn
 
-__all__ = ["conv_layer", "batch_norm", "ConvBNReLU", "FactorizedTransposedConv3D", "VIDEO_CONVS"]
+__all__ = ["conv_layer", "batch_norm", "lrelu", "ConvBNReLU", "FactorizedTransposedConv3D",
+           "VIDEO_CONVS"]
 
 _PLAIN = {"conv2d": keras.layers.Conv2D, "conv3d": keras.layers.Conv3D,
           "conv1d_t": keras.layers.Conv1DTranspose, "conv2d_t": keras.layers.Conv2DTranspose,
@@ -25,6 +27,11 @@ def conv_layer(kind: str, filters: int, kernel_size, strides=1, padding: str = "
     if kind not in table:
         raise ValueError(f"unknown conv kind {kind!r}; expected one of {sorted(table)}")
     return table[kind](filters, kernel_size, strides=strides, padding=padding, **kwargs)
+
+
+def lrelu(x):
+    """LeakyReLU with slope 0.2, the GAN discriminators' (Keras' LeakyReLU default is 0.3)."""
+    return tf.nn.leaky_relu(x, alpha=0.2)
 
 
 def batch_norm(**kwargs) -> keras.layers.BatchNormalization:

@@ -202,14 +202,6 @@ class ModulatedConv2D(keras.layers.Layer):
     def styles(self, w):
         return self.affine(tf.cast(w, tf.float32))                              # [N, Cin]
 
-    def modulated_weight(self, w):
-        """The per-sample (demodulated) weight [N, k, k, Cin, Cout] (reference / tests)."""
-        weight = self.kernel[None] * self.scale * self.styles(w)[:, None, None, :, None]
-        if self.demodulate:
-            weight *= tf.math.rsqrt(tf.reduce_sum(tf.square(weight), axis=[1, 2, 3],
-                                                  keepdims=True) + 1e-8)
-        return weight
-
     def call(self, x, w):
         s = self.styles(w)                                                     # float32
         weight = self.kernel * self.scale

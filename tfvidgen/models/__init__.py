@@ -1,8 +1,9 @@
 """Model registry: the only place that knows which models exist.
 
-MODELS maps each model key to its VideoGAN subclass; build(config, num_classes, strategy) is the
-one way to make a model (training, sampling, export, evaluation, the benchmark and the tests);
-parse_model_params() turns strict `--model_param NAME=VALUE` strings into typed values.
+MODELS maps each model key to its VideoGAN subclass, CAPABILITIES each key to what the model can
+do beyond `sample` (capabilities(key), readable without building a model); build(config,
+num_classes, strategy) is the one way to make a model (training, sampling, export, evaluation,
+the benchmark and the tests); parse_model_params() turns strict `--model_param NAME=VALUE` strings into typed values.
 """
 
 from __future__ import annotations
@@ -12,16 +13,19 @@ import dataclasses
 from typing import Any, Iterable
 
 from tfvidgen.config import Config
+from tfvidgen.models.base import Capabilities
 from tfvidgen.models.dual_mtgan import DualMTGAN
 from tfvidgen.models.g3an import G3AN
 from tfvidgen.models.inmodegan import InMoDeGAN
 from tfvidgen.models.mvt_tsa import MVTTSA
 from tfvidgen.models.twostreamvan import TwoStreamVAN
 
-__all__ = ["MODELS", "build", "build_model", "model_config", "parse_model_params"]
+__all__ = ["MODELS", "CAPABILITIES", "Capabilities", "build", "build_model", "capabilities",
+           "model_config", "parse_model_params"]
 
 MODELS = {"g3an": G3AN, "inmodegan": InMoDeGAN, "mvt_tsa": MVTTSA,
           "twostreamvan": TwoStreamVAN, "dual_mtgan": DualMTGAN}
+CAPABILITIES = {key: cls.CAPABILITIES for key, cls in MODELS.items()}
 
 
 def _model_class(key: str):
@@ -29,6 +33,14 @@ def _model_class(key: str):
         raise ValueError(f"--model={key!r}: not built yet or unknown; available: "
                          f"{', '.join(sorted(MODELS))}")
     return MODELS[key]
+
+
+def capabilities(key: str) -> Capabilities:
+    """What model `key` can do beyond `sample` (variable_length, image_input, transfer, steer)."""
+    if key not in CAPABILITIES:
+        raise ValueError(f"unknown model {key!r}: no capabilities declared; available: "
+                         f"{', '.join(sorted(CAPABILITIES))}")
+    return CAPABILITIES[key]
 
 
 def _settable_fields(cls) -> dict:

@@ -1,44 +1,57 @@
-"""The model contract (v2) every tfvidgen model implements, and the one place its updates run.
+"""The model contract every tfvidgen model implements, and the one place its updates run.
 
-A model is a keras.Model built from its frozen config `self.cfg` (with `conditional` and
-`num_classes`) that DECLARES three things; the base derives everything else from them:
+A model is a keras.Model built from its frozen config `self.cfg` (a dataclass with `conditional`,
+`num_classes`, DATA_FIELDS = ("resolution", "num_frames", "num_classes") and `validate()`). It
+declares what it is; the base derives everything else (checkpoints, EMA, the update path,
+sampling, serving) from the declarations. The contract, in one table:
 
-  networks()   {attribute: Network(role, item)}: roles generator, ema (EMA copy of `source`, None
-               when EMA is off), encoder, discriminator; `item` is the checkpoint entry holding it.
-               Checkpoints, EMA, export tracking and the inference networks read this.
-  optimizer_specs()  {checkpoint name: OptimizerSpec(networks, ...)}: what each optimizer updates,
-               which TrainConfig rate it uses (logged, re-applied on resume) and how it is made
-               (any Keras optimizer; static lr/beta scaling for lazy regularisation).
-               ImageVideoGAN declares both for the common generator + image D + video D layout.
-  inputs()     [Input(name, role, shape, dtype, salt)]: roles appearance, motion, noise
-               (N(0, 1) per example from (seed, salt)), label, image, video, num_frames and
-               control (given by the caller).
-               Latent specs, seed drawing, serving validation, export metadata and sample
-               --fix/--interpolate / evaluation all go by role, never by a name.
-  PHASES       {phase: optimizer name}; phases(step) -> the phases of a step, chosen on the host;
-               phase_context(batch) -> what the phases of one step share; phase_loss(phase,
-               batch, context) -> (total, logs), per-replica means.
-  TRAINING_DATA  "clips" (default) or "triples" (data.pipeline.make_triples_dataset).
-  real_batches_per_step()  how many real batches one step consumes (default 1). Above 1, every
-               entry of `batch` has a leading axis of that size ([k, B, ...]): k disjoint,
-               consecutive batches of the data stream (e.g. MVT's D steps on fresh batches).
+MUST define (declarations)
+  Config, CAPABILITIES  the config class; Capabilities (what beyond `sample`: read unbuilt by
+                 tfvidgen.models.capabilities).
+  PHASES         class dict {phase: optimizer name}: every phase the class can run.
+  networks()     {attribute: Network(role, item)}: roles generator, ema (EMA copy of `source`,
+                 None when EMA is off), encoder, discriminator; `item` is the checkpoint entry.
+                 The main generator is the attribute `generator`; add_generator() makes it and
+                 its EMA copy `ema_generator`.
+  optimizer_specs()  {checkpoint name: OptimizerSpec(networks, ...)}: what each optimizer
+                 updates, its TrainConfig rate, how it is made. (ImageVideoGAN declares both for
+                 the common generator + image D + video D layout.)
+  inputs()       [Input(name, role, shape, dtype, salt)]: roles appearance, motion, noise
+                 (N(0, 1) per example from (seed, salt)), label, image (given by the caller).
+                 Seed drawing, serving validation, export metadata and sampling go by role.
+  build_networks()  creates every variable (one dummy forward of each network).
+  phase_loss(phase, batch, context) -> (total, logs): per-replica means, on the phase's tape.
+MAY override (hooks; each default is the common case)
+  phases(step)   the phases of a step, chosen on the host (default: all of PHASES in order);
+  active_phases()  the PHASES this configuration ever runs (default: all);
+  phase_context(batch)  what the phases of one step share (shared_fakes_context: one forward);
+  real_batches_per_step()  real batches one step consumes (default 1; above 1 every entry of
+                 `batch` has a leading axis of that size: k consecutive batches);
+  TRAINING_DATA  "clips" (default) or "triples" (data.pipeline.make_triples_dataset);
+  training_state()  extra training-only state a checkpoint holds (default none);
+  run_generator(generator, inputs, training, num_frames)  a generator's forward on generate()'s
+                 inputs (default generator(inputs)): clipping, encoders, a requested length;
+  draw_latent(spec, seeds, num_frames)  how one latent is drawn from a seed (default N(0, 1));
+  extra_endpoints(), serving_context()  the model's own serving endpoints, the trace context;
+  min_serving_frames, max_direction_scale...  serving limits as class attributes;
+  discriminator_scores(videos, labels), explain_views()  for tfvidgen.explain.
+must NOT override (derived: one implementation for all models)
+  generate, sample_inputs, latents_from_seeds, serving_endpoints, endpoint_inputs,
+  checked_inputs, checkpoint, checkpoint_items, restore_for_training, compile,
+  prepare_inference, update_ema, train_step, run_phase.
 
 train_step(batch, phases) runs the phases in order, each through run_phase/_apply (the one
 tape/scale/apply). train_lib traces one function per distinct phase tuple: nothing is chosen by
 tf.cond, which fails around apply_gradients under MirroredStrategy, and an optimizer whose phase
 did not run is not touched (a loss times 0 would still move Adam's weights). `self.step` (int64,
 checkpointed as "step") counts finished steps and is readable in-graph (ramps, warm-ups).
-generate(inputs) -> video [B, T, H, W, 3] in [-1, 1]; serving_endpoints() are built from the
-declared inputs with this module's shared helpers (extra endpoints declare their inputs in
-endpoint_inputs()). For `tfvidgen.explain`: discriminator_scores(videos, labels) and
-explain_views() (model-specific maps). Build a model with tfvidgen.models.build.
-Two names are fixed: the main generator is the attribute `generator` (sampling and EMA use it),
-and the model's frozen Config takes `resolution`, `num_frames` and `num_classes` (its
-DATA_FIELDS) and has `validate()`.
+generate(inputs, num_frames=None) -> video [B, T, H, W, 3] in [-1, 1]. Build a model with
+tfvidgen.models.build.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from typing import Callable
@@ -46,18 +59,29 @@ from typing import Callable
 import keras
 import tensorflow as tf
 
-from tfvidgen import distribute, pixels
+from tfvidgen import distribute
 from tfvidgen.config import TrainConfig
 from tfvidgen.layers import noise
+from tfvidgen.models import serving
 
-__all__ = ["VideoGAN", "Network", "OptimizerSpec", "Input", "NETWORK_ROLES", "INPUT_ROLES",
-           "LATENT_ROLES"]
+__all__ = ["VideoGAN", "Capabilities", "Network", "OptimizerSpec", "Input", "NETWORK_ROLES",
+           "INPUT_ROLES", "LATENT_ROLES"]
 
 NETWORK_ROLES = ("generator", "ema", "encoder", "discriminator")
 INPUT_ROLES = ("appearance", "motion", "label", "noise", "image", "video", "num_frames",
                "control")
 #: roles drawn from a seed: N(0, 1) per example; sample --fix/--interpolate act on these
 LATENT_ROLES = ("appearance", "motion", "noise")
+
+
+@dataclasses.dataclass(frozen=True)
+class Capabilities:
+    """What a model can do beyond the fixed-length `sample`; every entry point reads this, none
+    probes a model with hasattr."""
+    variable_length: bool = False  # generate(..., num_frames=N) and the `sample_frames` endpoint
+    image_input: bool = False      # the generator animates a given image (image-to-video)
+    transfer: bool = False         # transfer(image, video): a video's motion onto an image
+    steer: bool = False            # a motion dictionary: tfvidgen.control and `steer`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +142,8 @@ class Input:
 class VideoGAN(keras.Model):
     """Base class of every tfvidgen model; see the module docstring for the contract."""
 
+    #: what the model can do beyond `sample` (tfvidgen.models.capabilities reads it unbuilt)
+    CAPABILITIES = Capabilities()
     #: {phase: name of the optimizer applying its gradients}, in the default running order
     PHASES: dict = {}
     #: what training batches hold (data.pipeline.TRAINING_DATA): "clips", or "triples" (source
@@ -172,6 +198,23 @@ class VideoGAN(keras.Model):
         del step
         return tuple(self.PHASES)
 
+    def active_phases(self) -> tuple:
+        """The phases of PHASES this configuration ever runs (e.g. a curriculum's tasks)."""
+        return tuple(self.PHASES)
+
+    def training_state(self) -> dict:
+        """{checkpoint name: trackable}: training-only state beyond the step, networks and
+        optimizers that a training checkpoint holds (e.g. a gate's stored losses)."""
+        return {}
+
+    def add_generator(self, make: Callable[[], keras.Model]) -> None:
+        """Sets `generator` = make() and, when EMA is on, `ema_generator` = make() (its averaged
+        copy: declare it in networks() as Network("ema", ..., source="generator")). Call it where
+        the generator's variables belong: construction order fixes the initialisers' seeds and
+        the order of the checkpoint's variables."""
+        self.generator = make()
+        self.ema_generator = make() if self.train_cfg.ema_decay > 0 else None
+
     def real_batches_per_step(self) -> int:
         """Real batches one training step consumes; above 1, `batch` has a leading axis of it."""
         return 1
@@ -188,13 +231,6 @@ class VideoGAN(keras.Model):
         return {}
 
     # ---- networks and optimizers by role -------------------------------------------------------
-    def network(self, attribute: str):
-        return getattr(self, attribute)
-
-    def networks_of(self, role: str) -> list:
-        return [getattr(self, a) for a, n in self.networks().items()
-                if n.role == role and getattr(self, a) is not None]
-
     def inference_networks(self) -> list:
         """What generate/serving use: each generator and encoder, or its EMA copy when kept."""
         averaged = {n.source: a for a, n in self.networks().items()
@@ -274,16 +310,27 @@ class VideoGAN(keras.Model):
             items.setdefault(owner[id(v)], []).append(v)
         return items
 
-    def checkpoint(self, training: bool = True) -> tf.train.Checkpoint:
-        """The step, every variable by item and (training) the optimizers with their slots."""
+    def checkpoint(self, training: bool = True, without: tuple = ()) -> tf.train.Checkpoint:
+        """The step, every variable by item and (training) the optimizers with their slots and
+        the training_state() (less the names in `without`)."""
+        extra = ({k: v for k, v in self.training_state().items() if k not in without}
+                 if training else {})
         optimizers = self.optimizers if training else {}
-        return tf.train.Checkpoint(step=self.step, **self.checkpoint_items(), **optimizers)
+        return tf.train.Checkpoint(step=self.step, **self.checkpoint_items(), **optimizers,
+                                   **extra)
 
     def restore_for_training(self, checkpoint: tf.train.Checkpoint, prefix: str, log) -> None:
         """Restores `prefix` into checkpoint() and raises unless every value came back (the run
-        resumes exactly). A model whose checkpoint gained an item overrides this to accept
-        checkpoints written before (saying so through `log`)."""
+        resumes exactly). A checkpoint written before a training_state() item existed restores
+        the rest exactly; that item keeps its initial value, and `log` says so."""
+        stored = {name.split("/")[0] for name, _ in tf.train.list_variables(prefix)}
+        missing = tuple(name for name in self.training_state() if name not in stored)
+        if missing:
+            checkpoint = self.checkpoint(training=True, without=missing)
         checkpoint.restore(prefix).assert_consumed()
+        for name in missing:
+            log(f"note: {prefix} holds no {name} (written by an older tfvidgen): it starts from "
+                f"its initial value")
 
     def update_ema(self) -> None:
         """EMA of every declared copy; call in cross-replica context after each step."""
@@ -377,44 +424,86 @@ class VideoGAN(keras.Model):
         grads = tape.gradient(scaled, variables)
         optimizer.apply_gradients(zip(grads, variables))
 
-    # ---- inputs by role ------------------------------------------------------------------------
+    # ---- generation ----------------------------------------------------------------------------
     def call(self, inputs, training=False):
         return self.generate(inputs, training=training)
 
-    def generate(self, inputs: dict, training: bool = False, use_ema: bool = True):
-        """Video [B, T, H, W, 3] in [-1, 1] (EMA generator when enabled and use_ema)."""
+    def generate(self, inputs: dict, training: bool = False, use_ema: bool = True,
+                 num_frames=None):
+        """Video [B, T, H, W, 3] in [-1, 1] (EMA generator when enabled and use_ema).
+
+        num_frames (variable_length models only; an int or a scalar tensor): a video of that
+        many frames instead of the trained length. Latents whose size depends on the length
+        must cover it: draw them with sample_inputs(..., num_frames=N) (a longer draw starts
+        with the shorter one, so N frames continue the trained-length video of the same seed).
+        """
+        if num_frames is not None and not self.CAPABILITIES.variable_length:
+            raise ValueError(f"num_frames={num_frames}: {type(self).__name__} generates videos "
+                             f"of its trained length only ({self.cfg.num_frames} frames)")
         generator = self.sampling_generator if use_ema else self.generator
+        return self.run_generator(generator, inputs, training, num_frames)
+
+    def run_generator(self, generator, inputs: dict, training: bool, num_frames=None):
+        """Hook: `generator` (the training or the EMA copy) on generate()'s inputs -> video in
+        [-1, 1] (num_frames None: the trained length)."""
+        del num_frames                  # only variable_length models are given one
         return generator(inputs, training=training)
 
+    # ---- inputs by role ------------------------------------------------------------------------
     def input_roles(self) -> dict:
         return {i.name: i.role for i in self.inputs()}
 
-    def latent_specs(self) -> dict:
-        """{name: TensorSpec [None, *shape]} of every declared input (serving_default's)."""
-        return {i.name: i.spec for i in self.inputs()}
+    def draw_latent(self, spec: Input, seeds, num_frames=None):
+        """Hook: latent input `spec` for per-example int64[2] keys: N(0, 1) from (seed, salt).
+        num_frames (variable_length models): the latent of a video that long, where its size
+        depends on the length."""
+        del num_frames
+        value = noise.per_example_normal(seeds, spec.salt, math.prod(spec.shape))
+        return value if len(spec.shape) == 1 else tf.reshape(value, [-1, *spec.shape])
 
-    def latents_from_seeds(self, seeds, labels=None) -> dict:
-        """Inputs from per-example int64[2] keys (stateless): latent roles drawn N(0, 1) from
-        (seed, salt), labels passed through."""
+    def latents_from_seeds(self, seeds, labels=None, num_frames=None) -> dict:
+        """Seed-drawn inputs from per-example int64[2] keys (stateless): latent roles drawn
+        N(0, 1) by draw_latent, labels passed through; given inputs (image) are left out."""
         out = {}
         for i in self.inputs():
             if i.salt is not None:
-                size = math.prod(i.shape)
-                value = noise.per_example_normal(seeds, i.salt, size)
-                out[i.name] = value if len(i.shape) == 1 else tf.reshape(value, [-1, *i.shape])
+                out[i.name] = self.draw_latent(i, seeds, num_frames)
             elif i.role == "label":
                 if labels is None:
                     raise ValueError(f"conditional {type(self).__name__} needs labels")
                 out[i.name] = tf.cast(labels, i.dtype)
-            else:
+            elif i.role != "image":
                 raise ValueError(f"{i.name} ({i.role}) cannot be drawn from a seed")
         return out
 
-    def sample_inputs(self, batch_size: int, seed: int, labels=None) -> dict:
+    def sample_inputs(self, batch_size: int, seed: int, labels=None, images=None,
+                      num_frames=None) -> dict:
         """Inputs of samples seed, seed+1, ..., seed+batch_size-1 (stateless, reproducible;
-        sample i equals what the serving `sample` endpoint returns for seed + i)."""
+        sample i equals what the serving `sample` endpoint returns for seed + i).
+
+        images: image_input models only, and required there: float [batch_size, R, R, 3] in
+        [-1, 1], the images to animate (e.g. tfvidgen.data.synthetic.first_frames).
+        num_frames: variable_length models: latents for a video that long (see generate)."""
+        if num_frames is not None and not self.CAPABILITIES.variable_length:
+            raise ValueError(f"num_frames={num_frames}: {type(self).__name__} generates videos "
+                             f"of its trained length only ({self.cfg.num_frames} frames)")
         seeds = tf.range(batch_size, dtype=tf.int64) + tf.cast(seed, tf.int64)
-        return self.latents_from_seeds(noise.seeds_from_ints(seeds), labels)
+        out = self.latents_from_seeds(noise.seeds_from_ints(seeds), labels, num_frames)
+        image_inputs = [i for i in self.inputs() if i.role == "image"]
+        if images is not None and not image_inputs:
+            raise ValueError(f"{type(self).__name__} takes no image input; images were given")
+        for i in image_inputs:
+            if images is None:
+                shape = ", ".join(map(str, [batch_size, *i.shape]))
+                raise ValueError(f"{type(self).__name__} animates a given image: sample_inputs "
+                                 f"needs images=float [{shape}] in [-1, 1] (e.g. "
+                                 f"tfvidgen.data.synthetic.first_frames)")
+            value = tf.convert_to_tensor(images, tf.float32)
+            if value.shape.as_list() != [batch_size, *i.shape]:
+                raise ValueError(f"images: expected shape [{batch_size}, "
+                                 f"{', '.join(map(str, i.shape))}], got {value.shape.as_list()}")
+            out[i.name] = value
+        return out
 
     def latents_for_batch(self, batch) -> dict:
         return self.latents_from_seeds(batch["seed"], batch.get("label"))
@@ -428,127 +517,34 @@ class VideoGAN(keras.Model):
     #: drives its activations to inf, normalisation turns them into NaN, and the uint8 cast made
     #: that an all-black video.
     max_serving_latent = 1e4
-
-    def serving_endpoints(self) -> dict:
-        """{name: (function, input_signature)} that export.py writes into the SavedModel.
-
-        serving_default: every declared input -> {"video": uint8 [B, T, H, W, 3]}
-        sample:          seed int64 [B] (+ the given inputs, e.g. label) -> the same, latents
-                         drawn in-graph with stateless RNG
-        latents:         seed int64 [B] (+ given inputs) -> the inputs `sample` uses for those
-                         seeds, so clients can fix, mix or interpolate them and call
-                         serving_default
-
-        Inputs are checked in the graph (core ops only, so any TF Serving runs the checks) and
-        a bad one answers InvalidArgument naming it, never a video: its shape (rank and sizes),
-        one batch size in [1, max_serving_batch] across the inputs, integers in their declared
-        range (labels in [0, num_classes)), floats finite with |value| <= their bound
-        (max_serving_latent for latents). The signatures therefore declare no shapes
-        (TensorSpec(None)): the runtime does not enforce a declared shape, and a wrong rank used
-        to fail deep inside the graph with an error that named no input. A model adding an
-        endpoint declares its inputs in endpoint_inputs() and builds its function from
-        checked_inputs and video_output, its signature with signature_of.
-        """
-        declared = self.endpoint_inputs()["serving_default"]
-        seed_input, *given = self.endpoint_inputs()["sample"]
-        generator = self.sampling_generator
-
-        def from_inputs(*args):
-            return video_output(generator(self.checked_inputs(declared, args), training=False))
-
-        def latents(*args):
-            inputs = self.checked_inputs([seed_input, *given], args)
-            return self.latents_from_seeds(noise.seeds_from_ints(inputs["seed"]),
-                                           inputs.get("label"))
-
-        def from_seeds(*args):
-            return video_output(generator(latents(*args), training=False))
-
-        seed_signature = signature_of([seed_input, *given])
-        return {"serving_default": (from_inputs, signature_of(declared)),
-                "sample": (from_seeds, seed_signature),
-                "latents": (latents, seed_signature)}
+    #: variable_length models: the longest video `sample_frames` renders (guards the server's
+    #: memory) and the shortest one the model can make
+    max_serving_frames = 256
+    min_serving_frames = 1
 
     def endpoint_inputs(self) -> dict:
-        """{endpoint: [Input] in signature order}: what each serving endpoint takes. A model
-        adding an endpoint adds its entry here too (tests, examples and clients read it)."""
-        declared = sorted(self.inputs(), key=lambda i: i.name)
-        given = [i for i in declared if i.salt is None]
-        seed = Input("seed", "control", (), "int64")     # no range: any int64 is a seed
-        return {"serving_default": declared, "sample": [seed, *given],
-                "latents": [seed, *given]}
+        """{endpoint: [Input] in signature order}: what each serving endpoint takes (tests,
+        examples, export metadata and clients read it); see tfvidgen.models.serving."""
+        return serving.endpoint_inputs(self)
 
-    def serving_example(self, endpoint: str, batch_size: int = 2, seed: int = 0) -> dict:
-        """Valid arguments {name: NumPy value} of `endpoint` (tests, the serving client's
-        example request): latents drawn for seeds seed, seed+1, ..., labels 0, 1, ...,
-        num_frames the trained length, other integers counting up inside their range,
-        images/videos a smooth pattern, other floats 1 (a neutral scale). Override for inputs
-        these rules cannot fill."""
-        labels = tf.range(batch_size) % self.cfg.num_classes
-        drawn = self.sample_inputs(batch_size, seed, labels if self.cfg.conditional else None)
-        out = {}
-        for i in self.endpoint_inputs()[endpoint]:
-            shape = [*([] if i.per_request else [batch_size]), *i.shape]
-            if i.name in drawn:
-                value = drawn[i.name]
-            elif i.role == "num_frames":
-                value = tf.fill(shape, self.cfg.num_frames)
-            elif i.role == "label":
-                value = tf.broadcast_to(tf.reshape(labels, [-1] + [1] * len(i.shape)), shape)
-            elif i.dtype == "uint8":
-                value = tf.cast(127.5 + 100 * tf.sin(tf.cast(tf.range(math.prod(shape)), tf.float32)
-                                                     * 0.01 + seed), tf.uint8)
-            elif i.dtype.startswith("int"):
-                low, high = i.int_range or (seed, seed + batch_size)
-                value = low + tf.range(math.prod(shape)) % (high - low)
-            else:
-                value = tf.ones(shape)
-            out[i.name] = tf.reshape(tf.cast(value, i.dtype), shape).numpy()
-        return out
+    def extra_endpoints(self) -> dict:
+        """Hook: {name: ([Input] in signature order, fn(checked inputs {name: tensor}) -> video
+        [B, T, H, W, 3] in [-1, 1])}: the model's own endpoints beside the common ones."""
+        return {}
+
+    def serving_context(self):
+        """Hook: a context every endpoint is traced in (e.g. a core-op path of a layer)."""
+        return contextlib.nullcontext()
+
+    def serving_endpoints(self) -> dict:
+        """{name: (function, input_signature)} that export.py writes into the SavedModel; see
+        tfvidgen.models.serving.endpoints."""
+        return serving.endpoints(self)
 
     def checked_inputs(self, declared: list, args) -> dict:
-        """{name: value} of `args` (in `declared` order), passed on only once every serving
-        check passed: shape, one batch size, and each input's value range."""
-        checked = {}
-        for spec, value in zip(declared, args):
-            shape = spec.spec.shape
-            check = _assert_serving_shape(spec.name, value, shape, batched=not spec.per_request)
-            with tf.control_dependencies([check]):
-                if spec.per_request and not spec.shape:
-                    # Not ensure_shape: a fully known expected shape let grappler refuse a
-                    # wrong one statically, before the assert could name the input. Padding
-                    # makes the first element exist whatever the shape (the assert then fails).
-                    flat = tf.reshape(tf.identity(value), [-1])
-                    checked[spec.name] = tf.pad(flat, [[0, 1]])[0]
-                else:
-                    checked[spec.name] = tf.ensure_shape(tf.identity(value), shape)
-        first, *others = [spec.name for spec in declared if not spec.per_request]
-        batch = tf.shape(checked[first])[0]
-        deps = [tf.debugging.assert_positive(batch, message=f"{first}: the batch must not be "
-                                                            f"empty"),
-                tf.debugging.assert_less_equal(batch, self.max_serving_batch, message=(
-                    f"{first}: batch size must be at most {self.max_serving_batch}"))]
-        for name in others:
-            deps.append(tf.debugging.assert_equal(tf.shape(checked[name])[0], batch, message=(
-                f"{name} must have the same batch size as the other inputs")))
-        for spec in declared:
-            value = checked[spec.name]
-            if spec.role == "label":
-                low, high = spec.int_range or (0, self.cfg.num_classes)
-                deps += _int_range_checks(spec.name, value, low, high)
-            elif spec.int_range is not None:
-                deps += _int_range_checks(spec.name, value, *spec.int_range)
-            elif value.dtype.is_floating:
-                bound = self.max_serving_latent if spec.bound is None else spec.bound
-                # The bound is tested on CheckNumerics' output, so a NaN or inf is always
-                # reported as such (a data dependency orders the two; asserts side by side don't).
-                finite = tf.debugging.assert_all_finite(value, f"{spec.name} must be finite")
-                largest = tf.reduce_max(tf.abs(finite))
-                deps.append(tf.debugging.assert_less_equal(
-                    largest, tf.constant(bound, largest.dtype),
-                    message=f"{spec.name} must have |values| <= {bound:g}"))
-        with tf.control_dependencies(deps):
-            return {name: tf.identity(value) for name, value in checked.items()}
+        """{name: value} of serving `args` (in `declared` order) once every check passed."""
+        return serving.checked_inputs(declared, args, self.max_serving_batch,
+                                      self.cfg.num_classes, self.max_serving_latent)
 
 
 class ImageVideoGAN(VideoGAN):
@@ -569,6 +565,16 @@ class ImageVideoGAN(VideoGAN):
                                              "d_lr", "discriminator", name="d_adam")}
 
 
+def checked_steps(latent, steps):
+    """`steps` (an int or a scalar tensor: the steps of a num_frames video) after checking, when
+    both are static, that latent [B, L, ...] holds at least that many."""
+    held = latent.shape[1]
+    if isinstance(steps, int) and held is not None and held < steps:
+        raise ValueError(f"num_frames needs {steps} motion steps, the inputs hold {held}: draw "
+                         f"them with sample_inputs(..., num_frames=...)")
+    return steps
+
+
 def upsample_maps(maps, size):
     """[B, T, h, w] -> [B, T, H, W], nearest (each feature-map cell stays a visible block): the
     panels of a model's explain views."""
@@ -586,42 +592,3 @@ def frame_scores(network, videos, labels=None, **kwargs):
     args = () if labels is None else (tf.repeat(labels, t),)
     logits = tf.cast(network(frames, *args, **kwargs), tf.float32)
     return tf.reduce_mean(tf.reshape(logits, [b, t, -1]), axis=[1, 2])
-
-
-def video_output(video) -> dict:
-    """{"video": uint8} of a video in [-1, 1], the output of every video endpoint."""
-    # The inputs are checked; this is the last guard: NaN cast to uint8 is 0, so a generator
-    # that overflowed anyway would answer with a plausible black video.
-    video = tf.debugging.assert_all_finite(tf.cast(video, tf.float32),
-                                           "the generated video is not finite")
-    return {"video": pixels.to_uint8(video)}
-
-
-def signature_of(declared: list) -> list:
-    """The serving signature of inputs `declared` (in order): TensorSpec(None) of each dtype."""
-    # No shapes: the graph checks them and names the input (see serving_endpoints).
-    return [tf.TensorSpec(None, tf.as_dtype(i.dtype), name=i.name) for i in declared]
-
-
-def _int_range_checks(name: str, value, low: int, high: int) -> list:
-    in_range = f"{name} must be in [{low}, {high})"
-    return [tf.debugging.assert_greater_equal(value, tf.cast(low, value.dtype), message=in_range),
-            tf.debugging.assert_less(value, tf.cast(high, value.dtype), message=in_range)]
-
-
-def _assert_serving_shape(name: str, value, shape: tf.TensorShape, batched: bool = True):
-    """Assert op: `value` has `shape` (None dims: any size), with a message naming the input."""
-    actual = tf.shape(value)
-    sizes = [-1 if d is None else d for d in shape.as_list()]
-    # The rank test guards the size test (which cannot broadcast across ranks). It is a cond
-    # because grappler does not fold a cond: when the caller's shapes were known, a plain
-    # `rank == r` test was folded and ops after the assert (EnsureShape, MatMul) failed first,
-    # with errors that named no input (TF 2.21, signatures called from Python).
-    ok = tf.cond(tf.equal(tf.size(actual), len(sizes)),
-                 lambda: tf.reduce_all((actual == sizes) | tf.equal(sizes, -1)),
-                 lambda: tf.constant(False))
-    # Parentheses, not brackets, in the message: one-line error reporters cut the assertion's
-    # text at its first "]" (tfvidgen.errors).
-    layout = ", ".join("batch" if i == 0 and batched else ("any" if d < 0 else str(d))
-                       for i, d in enumerate(sizes))
-    return tf.debugging.Assert(ok, [f"{name} must have shape ({layout}), got shape", actual])

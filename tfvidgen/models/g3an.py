@@ -45,7 +45,7 @@ import tensorflow as tf
 
 from tfvidgen import losses
 from tfvidgen.config import TrainConfig
-from tfvidgen.layers import attention, conv, fusion, noise, tpd
+from tfvidgen.layers import attention, configured, conv, fusion, noise, tpd
 from tfvidgen.models import base
 
 __all__ = ["G3ANConfig", "G3ANGenerator", "G3ANImageDiscriminator", "G3ANVideoDiscriminator",
@@ -141,8 +141,10 @@ def _module_plan(cfg: G3ANConfig) -> list[dict]:
 
 
 @keras.saving.register_keras_serializable(package="tfvidgen")
-class G3ANGenerator(keras.Model):
+class G3ANGenerator(configured.ConfiguredModel):
     """latents {z_appearance [B,Za], z_motion [B,Zm](, label [B])} -> video [B,T,H,W,3] in [-1,1]."""
+
+    CONFIG = G3ANConfig
 
     def __init__(self, cfg: G3ANConfig, **kwargs):
         super().__init__(**kwargs)
@@ -185,17 +187,6 @@ class G3ANGenerator(keras.Model):
                 f_v = self.attention(f_v, training=training)
         return tf.tanh(self.to_rgb(f_v))
 
-    def get_config(self):
-        return {**super().get_config(), "cfg": dataclasses.asdict(self.cfg)}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(G3ANConfig(**config.pop("cfg")), **config)
-
-
-def _lrelu(x):
-    return tf.nn.leaky_relu(x, alpha=0.2)       # Keras' LeakyReLU default slope is 0.3
-
 
 @keras.saving.register_keras_serializable(package="tfvidgen")
 class _Projection(keras.layers.Layer):
@@ -226,21 +217,20 @@ class _Projection(keras.layers.Layer):
         return {**super().get_config(), "num_classes": self.num_classes}
 
 
-class _ConvDiscriminator(keras.Model):
+class _ConvDiscriminator(configured.ConfiguredModel):
     """Spectrally normalised convs with LeakyReLU 0.2, a conv head to one logit per example, and
     a projection term when conditional. Subclasses build `convs` and `head`."""
+
+    CONFIG = G3ANConfig
 
     def call(self, inputs, labels=None, training=None):
         h = inputs
         for layer in self.convs:
-            h = _lrelu(layer(h, training=training))
+            h = conv.lrelu(layer(h, training=training))
         logits = tf.reshape(tf.cast(self.head(h, training=training), tf.float32), [-1])
         if self.projection is not None:
             logits += self.projection(h, labels)
         return logits
-
-    def get_config(self):
-        return {**super().get_config(), "cfg": dataclasses.asdict(self.cfg)}
 
 
 @keras.saving.register_keras_serializable(package="tfvidgen")
@@ -256,7 +246,6 @@ class G3ANImageDiscriminator(_ConvDiscriminator):
         self.head = conv.conv_layer("conv2d", 1, 4, 1, "valid", True, name="head")
         self.projection = (_Projection(cfg.num_classes, name="projection") if cfg.conditional
                            else None)
-
 
 
 def _temporal_kernels(frames: int, count: int) -> list[int]:
@@ -298,12 +287,13 @@ class G3ANVideoDiscriminator(_ConvDiscriminator):
                            else None)
 
 
-
 @keras.saving.register_keras_serializable(package="tfvidgen")
-class G3ANTemporalPyramidDiscriminator(keras.Model):
+class G3ANTemporalPyramidDiscriminator(configured.ConfiguredModel):
     """D_V as InMoDeGAN's TPD: videos [B, T, H, W, 3] (+ labels) -> logits [B * speeds], the
     speeds' logits concatenated (a batch-mean loss over them is the mean of the per-speed losses).
     Each speed has its own D_I-architecture 2D D on the time-to-channel clip."""
+
+    CONFIG = G3ANConfig
 
     def __init__(self, cfg: G3ANConfig, **kwargs):
         super().__init__(**kwargs)
@@ -314,9 +304,6 @@ class G3ANTemporalPyramidDiscriminator(keras.Model):
 
     def call(self, videos, labels=None, training=None):
         return tf.concat(self.pyramid(videos, labels, training=training), axis=0)
-
-    def get_config(self):
-        return {**super().get_config(), "cfg": dataclasses.asdict(self.cfg)}
 
 
 class G3AN(base.ImageVideoGAN):
@@ -334,9 +321,7 @@ class G3AN(base.ImageVideoGAN):
         super().__init__(train, **kwargs)
         # Construction order fixes model.variables' order (the "discriminators" item) and the
         # initializers' seeds: keep it.
-        self.generator = G3ANGenerator(cfg, name="generator")
-        self.ema_generator = (G3ANGenerator(cfg, name="generator") if train.ema_decay > 0
-                              else None)
+        self.add_generator(lambda: G3ANGenerator(cfg, name="generator"))
         self.image_discriminator = G3ANImageDiscriminator(cfg, name="image_discriminator")
         self.video_discriminator = (
             G3ANTemporalPyramidDiscriminator(cfg, name="video_discriminator")
@@ -352,17 +337,13 @@ class G3AN(base.ImageVideoGAN):
                                        int_range=(0, self.cfg.num_classes)))
         return declared
 
-    @property
-    def d_variables(self) -> list:
-        return self.optimizer_variables("d_optimizer")
-
     def phase_context(self, batch) -> dict:
         return self.shared_fakes_context(batch)
 
     def phase_loss(self, phase, batch, context):
         if phase == "d_main":
-            return self.discriminator_losses(batch, context["detached"], context["latents"])
-        return self.generator_losses(batch, context["fakes"], context["latents"])
+            return self.discriminator_losses(batch, context)
+        return self.generator_losses(batch, context)
 
     def build_networks(self) -> None:
         latents = self.sample_inputs(2, 0, labels=tf.zeros([2], tf.int32))
@@ -373,18 +354,14 @@ class G3AN(base.ImageVideoGAN):
         self.video_discriminator(videos, labels)
         self.image_discriminator(videos[:, 0], labels)
 
-    def _sampled_frames(self, videos, seeds, salt):
-        """One frame per video at a per-example random index: [B, H, W, 3]."""
-        index = noise.per_example_randint(seeds, salt, tf.shape(videos)[1])
-        return tf.gather(videos, index, batch_dims=1)
-
     def _logits(self, videos, seeds, salt, labels, training):
         return (self.video_discriminator(videos, labels, training=training),
-                self.image_discriminator(self._sampled_frames(videos, seeds, salt), labels,
+                self.image_discriminator(noise.random_frame(videos, seeds, salt), labels,
                                          training=training))
 
-    def discriminator_losses(self, batch, fakes, latents):
-        labels = latents.get("label")
+    def discriminator_losses(self, batch, context):
+        """D_V and D_I on the context's detached fakes (and R1 when r1_gamma > 0)."""
+        fakes, labels = context["detached"], context["latents"].get("label")
         seeds = batch["seed"]
         real_v, real_i = self._logits(batch["video"], seeds, _SALT_REAL_FRAME, labels, True)
         fake_v, fake_i = self._logits(fakes, seeds, _SALT_FAKE_FRAME, labels, True)
@@ -397,17 +374,19 @@ class G3AN(base.ImageVideoGAN):
                 lambda x: self.video_discriminator(x, labels, training=False), batch["video"])
             r1_image = losses.r1_penalty(
                 lambda x: self.image_discriminator(x, labels, training=False),
-                self._sampled_frames(batch["video"], seeds, _SALT_REAL_FRAME))
+                noise.random_frame(batch["video"], seeds, _SALT_REAL_FRAME))
             total += self.cfg.r1_gamma / 2.0 * (r1_video + r1_image)
             logs = {"d_r1_video": r1_video, "d_r1_image": r1_image}
         return total, {"d_total": total, "d_adv_video": adv_video, "d_adv_image": adv_image,
-                       **logs, "d_real_video": tf.reduce_mean(real_v), "d_fake_video": tf.reduce_mean(fake_v),
-                       "d_real_image": tf.reduce_mean(real_i), "d_fake_image": tf.reduce_mean(fake_i)}
+                       **logs, "d_real_video": tf.reduce_mean(real_v),
+                       "d_fake_video": tf.reduce_mean(fake_v),
+                       "d_real_image": tf.reduce_mean(real_i),
+                       "d_fake_image": tf.reduce_mean(fake_i)}
 
-    def generator_losses(self, batch, fakes, latents):
+    def generator_losses(self, batch, context):
         # D runs with training=False here: its spectral-norm vectors are not advanced by G's step.
-        fake_v, fake_i = self._logits(fakes, batch["seed"], _SALT_FAKE_FRAME,
-                                      latents.get("label"), False)
+        fake_v, fake_i = self._logits(context["fakes"], batch["seed"], _SALT_FAKE_FRAME,
+                                      context["latents"].get("label"), False)
         adv_video = losses.nonsaturating_generator_loss(fake_v)
         adv_image = losses.nonsaturating_generator_loss(fake_i)
         total = adv_video + adv_image

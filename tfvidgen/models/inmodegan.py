@@ -63,8 +63,8 @@ import tensorflow as tf
 
 from tfvidgen import losses
 from tfvidgen.config import TrainConfig
-from tfvidgen.layers import noise, stylegan, tpd
-from tfvidgen.models import base
+from tfvidgen.layers import configured, noise, stylegan, tpd
+from tfvidgen.models import base, serving
 
 __all__ = ["InMoDeGANConfig", "InMoDeGANGenerator", "MotionGRU", "MotionBank", "InMoDeGAN"]
 
@@ -239,11 +239,13 @@ class MotionBank(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="tfvidgen")
-class InMoDeGANGenerator(keras.Model):
+class InMoDeGANGenerator(configured.ConfiguredModel):
     """latents {z_appearance [B, Za], z_motion [B, L, Zm](, z_noise [B, S])(, label [B])
     (, direction_scale [B, N])} -> video [B, L + 1, R, R, 3], unbounded (clip for display).
     direction_scale (not a declared input; control and the `steer` endpoint) multiplies every
     magnitude alpha_{t, i} by scale_i: 1 keeps, 0 deactivates, > 1 amplifies direction i."""
+
+    CONFIG = InMoDeGANConfig
 
     def __init__(self, cfg: InMoDeGANConfig, **kwargs):
         super().__init__(**kwargs)
@@ -311,22 +313,17 @@ class InMoDeGANGenerator(keras.Model):
             magnitudes *= tf.cast(latents["direction_scale"], tf.float32)[:, None, :]
         return self.render(self.latent_path(w0, magnitudes, training), latents)
 
-    def get_config(self):
-        return {**super().get_config(), "cfg": dataclasses.asdict(self.cfg)}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(InMoDeGANConfig(**config.pop("cfg")), **config)
-
 
 def _pixel_norm(x):
     return x * tf.math.rsqrt(tf.reduce_mean(tf.square(x), axis=-1, keepdims=True) + 1e-8)
 
 
 @keras.saving.register_keras_serializable(package="tfvidgen")
-class InMoDeGANDiscriminators(keras.Model):
+class InMoDeGANDiscriminators(configured.ConfiguredModel):
     """The image D (one frame [B, R, R, 3]) and the TPD (videos [B, T, R, R, 3]); when
     conditional, each has a label projection term."""
+
+    CONFIG = InMoDeGANConfig
 
     def __init__(self, cfg: InMoDeGANConfig, **kwargs):
         super().__init__(**kwargs)
@@ -340,26 +337,22 @@ class InMoDeGANDiscriminators(keras.Model):
         """-> (image logits [B], [TPD logits [B] per speed])."""
         return self.image(frames, labels), self.tpd(videos, labels)
 
-    def get_config(self):
-        return {**super().get_config(), "cfg": dataclasses.asdict(self.cfg)}
-
 
 class InMoDeGAN(base.VideoGAN):
     """Trainable InMoDeGAN; see the module docstring for the paper and every choice."""
 
     Config = InMoDeGANConfig
+    CAPABILITIES = base.Capabilities(variable_length=True, steer=True)
     PHASES = {"d_main": "d_optimizer", "d_reg": "d_optimizer", "g_main": "g_optimizer"}
-    #: longest video the num_frames / steer endpoints render (guards the server's memory)
-    max_serving_frames = 256
+    #: a video needs one motion noise: two frames at least
+    min_serving_frames = 2
     #: largest |direction scale| the steer endpoint accepts
     max_direction_scale = 100.0
 
     def __init__(self, cfg: InMoDeGANConfig, train: TrainConfig, **kwargs):
         self.cfg = cfg.validate()
         super().__init__(train, **kwargs)
-        self.generator = InMoDeGANGenerator(cfg, name="generator")
-        self.ema_generator = (InMoDeGANGenerator(cfg, name="generator") if train.ema_decay > 0
-                              else None)
+        self.add_generator(lambda: InMoDeGANGenerator(cfg, name="generator"))
         self.discriminators = InMoDeGANDiscriminators(cfg, name="discriminators")
 
     # ---- declarations -----------------------------------------------------------------------
@@ -407,26 +400,24 @@ class InMoDeGAN(base.VideoGAN):
         self.discriminators(videos[:, 0], videos, latents.get("label"))
 
     # ---- sampling ---------------------------------------------------------------------------
-    def generate(self, inputs: dict, training: bool = False, use_ema: bool = True):
-        generator = self.sampling_generator if use_ema else self.generator
+    def draw_latent(self, spec, seeds, num_frames=None):
+        """z_motion holds num_frames - 1 motion noises (any length, a tensor is fine): the
+        first T - 1 of a longer draw are those of the trained length (stateless draws are
+        prefixes of longer ones), so a longer video continues the trained-length one."""
+        if spec.name != "z_motion" or num_frames is None:
+            return super().draw_latent(spec, seeds)
+        steps = num_frames - 1 if isinstance(num_frames, int) else tf.cast(num_frames,
+                                                                           tf.int32) - 1
+        z_m = noise.per_example_normal(seeds, _SALT_Z_M, steps * self.cfg.z_motion)
+        return tf.reshape(z_m, [tf.shape(seeds)[0], -1, self.cfg.z_motion])
+
+    def run_generator(self, generator, inputs, training, num_frames=None):
+        """The video clipped to [-1, 1] (the generator is unbounded [S2]); num_frames: the
+        first num_frames - 1 motion noises of z_motion."""
+        if num_frames is not None:
+            steps = base.checked_steps(inputs["z_motion"], num_frames - 1)
+            inputs = {**inputs, "z_motion": inputs["z_motion"][:, :steps]}
         return tf.clip_by_value(generator(inputs, training=training), -1.0, 1.0)
-
-    def latents_of_length(self, seeds, num_frames, labels=None) -> dict:
-        """latents_from_seeds with num_frames - 1 motion noises (any length, a tensor is fine).
-        The first T - 1 of them are those of the trained length (stateless draws are prefixes of
-        longer ones), so a longer video continues the trained-length one."""
-        latents = self.latents_from_seeds(seeds, labels)
-        size = ((num_frames - 1) * self.cfg.z_motion if isinstance(num_frames, int)
-                else (tf.cast(num_frames, tf.int32) - 1) * self.cfg.z_motion)
-        z_m = noise.per_example_normal(seeds, _SALT_Z_M, size)
-        latents["z_motion"] = tf.reshape(z_m, [tf.shape(seeds)[0], -1, self.cfg.z_motion])
-        return latents
-
-    def sample_inputs_of_length(self, batch_size: int, seed: int, num_frames: int,
-                                labels=None) -> dict:
-        """sample_inputs with num_frames - 1 motion noises (longer or shorter than trained)."""
-        seeds = tf.range(batch_size, dtype=tf.int64) + tf.cast(seed, tf.int64)
-        return self.latents_of_length(noise.seeds_from_ints(seeds), num_frames, labels)
 
     # ---- inspection (tfvidgen.explain) ----------------------------------------------------------
     def discriminator_scores(self, videos, labels=None) -> dict:
@@ -437,39 +428,20 @@ class InMoDeGAN(base.VideoGAN):
         return scores
 
     # ---- serving ----------------------------------------------------------------------------
-    def endpoint_inputs(self) -> dict:
-        declared = super().endpoint_inputs()
-        seed, *given = declared["sample"]
-        length = base.Input("num_frames", "num_frames", (), "int32",
-                            int_range=(2, self.max_serving_frames + 1), per_request=True)
+    def extra_endpoints(self) -> dict:
+        """steer: seed int64 [B], direction_scale float32 [B, N] (1 keeps, 0 deactivates, > 1
+        amplifies direction i), num_frames int32 scalar (+ label) -> video."""
+        seed, *given = serving.seed_inputs(self)
         scale = base.Input("direction_scale", "control", (self.cfg.num_directions,),
                            bound=self.max_direction_scale)
-        return {**declared, "sample_frames": [seed, length, *given],
-                "steer": [seed, scale, length, *given]}
 
-    def serving_endpoints(self) -> dict:
-        """The base endpoints, plus
-        sample_frames: seed int64 [B], num_frames int32 scalar in [2, max_serving_frames]
-                       (+ label) -> video uint8 [B, num_frames, R, R, 3]
-        steer:         seed int64 [B], direction_scale float32 [B, N] (1 keeps, 0 deactivates,
-                       > 1 amplifies direction i), num_frames int32 scalar (+ label) -> video
-        Both validated in the graph (InvalidArgument naming the input)."""
-        endpoints = super().serving_endpoints()
-        declared = self.endpoint_inputs()
-        generator = self.sampling_generator
+        def steer(inputs):
+            latents = self.latents_from_seeds(noise.seeds_from_ints(inputs["seed"]),
+                                              inputs.get("label"), inputs["num_frames"])
+            latents["direction_scale"] = inputs["direction_scale"]
+            return self.generate(latents, num_frames=inputs["num_frames"])
 
-        def render(inputs):
-            latents = self.latents_of_length(noise.seeds_from_ints(inputs["seed"]),
-                                             inputs["num_frames"], inputs.get("label"))
-            if "direction_scale" in inputs:
-                latents["direction_scale"] = inputs["direction_scale"]
-            return base.video_output(generator(latents, training=False))
-
-        for name in ("sample_frames", "steer"):
-            endpoints[name] = (
-                lambda *args, name=name: render(self.checked_inputs(declared[name], args)),
-                base.signature_of(declared[name]))
-        return endpoints
+        return {"steer": ([seed, scale, serving.num_frames_input(self), *given], steer)}
 
     # ---- training ---------------------------------------------------------------------------
     def phase_context(self, batch) -> dict:
@@ -477,21 +449,17 @@ class InMoDeGAN(base.VideoGAN):
 
     def phase_loss(self, phase, batch, context):
         if phase == "d_main":
-            return self.discriminator_losses(batch, context["detached"], context["latents"])
+            return self.discriminator_losses(batch, context)
         if phase == "d_reg":
-            return self.r1_losses(batch, context["latents"])
-        return self.generator_losses(batch, context["fakes"], context["latents"])
-
-    def _frames(self, videos, seeds, salt):
-        """One frame per video at a per-example random index [P: as MoCoGAN/G3AN]."""
-        index = noise.per_example_randint(seeds, salt, tf.shape(videos)[1])
-        return tf.gather(videos, index, batch_dims=1)
+            return self.r1_losses(batch, context)
+        return self.generator_losses(batch, context)
 
     def _logits(self, videos, seeds, salt, labels):
-        return self.discriminators(self._frames(videos, seeds, salt), videos, labels)
+        # one frame per video at a per-example random index [P: as MoCoGAN/G3AN]
+        return self.discriminators(noise.random_frame(videos, seeds, salt), videos, labels)
 
-    def discriminator_losses(self, batch, fakes, latents):
-        labels, seeds = latents.get("label"), batch["seed"]
+    def discriminator_losses(self, batch, context):
+        fakes, labels, seeds = context["detached"], context["latents"].get("label"), batch["seed"]
         real_i, real_v = self._logits(batch["video"], seeds, _SALT_REAL_FRAME, labels)
         fake_i, fake_v = self._logits(fakes, seeds, _SALT_FAKE_FRAME, labels)
         adv_image = losses.bce_discriminator_loss(real_i, fake_i)
@@ -505,12 +473,12 @@ class InMoDeGAN(base.VideoGAN):
             logs[f"d_fake_speed{speed}"] = tf.reduce_mean(f)
         return total, logs
 
-    def r1_losses(self, batch, latents):
+    def r1_losses(self, batch, context):
         """Lazy R1 on real data: (gamma / 2) * E||grad D(x)||^2 * interval, for the image D and
         (times tpd_weight) for each TPD discriminator on its TtoC input."""
-        labels, cfg = latents.get("label"), self.cfg
+        labels, cfg = context["latents"].get("label"), self.cfg
         d = self.discriminators
-        frames = self._frames(batch["video"], batch["seed"], _SALT_REAL_FRAME)
+        frames = noise.random_frame(batch["video"], batch["seed"], _SALT_REAL_FRAME)
         r1_image = losses.r1_penalty(lambda x: d.image(x, labels), frames)
         r1_video = tf.add_n([
             losses.r1_penalty(lambda x, net=net: net(x, labels),
@@ -520,10 +488,11 @@ class InMoDeGAN(base.VideoGAN):
         total = scale * (r1_image + cfg.tpd_weight * r1_video)
         return total, {"d_r1_image": r1_image, "d_r1_tpd": r1_video, "d_reg": total}
 
-    def generator_losses(self, batch, fakes, latents):
-        fake_i, fake_v = self._logits(fakes, batch["seed"], _SALT_FAKE_FRAME,
-                                      latents.get("label"))
+    def generator_losses(self, batch, context):
+        fake_i, fake_v = self._logits(context["fakes"], batch["seed"], _SALT_FAKE_FRAME,
+                                      context["latents"].get("label"))
         adv_image = losses.nonsaturating_generator_loss(fake_i)
         adv_video = tf.add_n([losses.nonsaturating_generator_loss(f) for f in fake_v])
         total = adv_image + self.cfg.tpd_weight * adv_video
         return total, {"g_total": total, "g_adv_image": adv_image, "g_adv_tpd": adv_video}
+

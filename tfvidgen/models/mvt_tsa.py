@@ -18,7 +18,7 @@ Generator (one keras.Model, `generator`):
   synchronized BN over all B*T codes [I] (the code calls one BN module per step, i.e. per-step
   batch statistics over micro-batches of 6 videos; pooled statistics are what its running stats
   estimate and do not degenerate at 1-2 videos per replica). The GRU runs past the trained length
-  at serving (`num_frames` endpoint).
+  at serving (`sample_frames` endpoint, generate(..., num_frames=N)).
 - Per frame Z_F = [code_t ; e(y)], e an SN class embedding (120-d) [P][C].
 - Frame generator: BigGAN ResNet (tfvidgen.layers.biggan) on the B*T frames (videos contiguous):
   SN-linear -> 4x4 (3x3 at 96) x 16ch, residual up-blocks with conditional BN (gain 1 + SN-linear
@@ -85,7 +85,7 @@ import tensorflow as tf
 
 from tfvidgen import losses
 from tfvidgen.config import TrainConfig
-from tfvidgen.layers import biggan, conv, flow, noise
+from tfvidgen.layers import biggan, configured, conv, flow, noise
 from tfvidgen.layers import spectral_norm as sn
 from tfvidgen.models import base
 
@@ -243,9 +243,11 @@ class _BatchStatsNorm(keras.layers.BatchNormalization):
 
 
 @keras.saving.register_keras_serializable(package="tfvidgen")
-class MVTGenerator(keras.Model):
+class MVTGenerator(configured.ConfiguredModel):
     """{z [B, d] ~ N(0, I), label [B] (conditional), optional: num_frames (scalar), label_b [B] and
     label_weight [B] (class interpolation)} -> video [B, T, H, W, 3] in [-1, 1]."""
+
+    CONFIG = MVTConfig
 
     def __init__(self, cfg: MVTConfig, **kwargs):
         super().__init__(**kwargs)
@@ -339,17 +341,12 @@ class MVTGenerator(keras.Model):
         r = self.cfg.resolution
         return tf.reshape(frames, tf.stack([-1, num_frames, r, r, 3]))
 
-    def get_config(self):
-        return {**super().get_config(), "cfg": dataclasses.asdict(self.cfg)}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(MVTConfig(**config.pop("cfg")), **config)
-
 
 @keras.saving.register_keras_serializable(package="tfvidgen")
-class MVTImageDiscriminator(keras.Model):
+class MVTImageDiscriminator(configured.ConfiguredModel):
     """D_Image: frames [N, H, W, 3] (+ labels [N]) -> logits [N] (BigGAN ResNet D, projection)."""
+
+    CONFIG = MVTConfig
 
     def __init__(self, cfg: MVTConfig, **kwargs):
         super().__init__(**kwargs)
@@ -376,14 +373,13 @@ class MVTImageDiscriminator(keras.Model):
                 h = self.attention(h, training=training)
         return self.head(h, labels, training=training)
 
-    def get_config(self):
-        return {**super().get_config(), "cfg": dataclasses.asdict(self.cfg)}
-
 
 @keras.saving.register_keras_serializable(package="tfvidgen")
-class MVTVideoDiscriminator(keras.Model):
+class MVTVideoDiscriminator(configured.ConfiguredModel):
     """D_Video: videos [B, T, H, W, 3] (+ labels [B]) -> logits [B] (MoCoGAN-style 3D D,
     projection). batch_stats=True with training=False: BN on batch statistics, no state change."""
+
+    CONFIG = MVTConfig
 
     def __init__(self, cfg: MVTConfig, **kwargs):
         super().__init__(**kwargs)
@@ -408,23 +404,14 @@ class MVTVideoDiscriminator(keras.Model):
             h = layer(h, training=training)
             if norm is not None:
                 h = norm(h, training=training, batch_stats=batch_stats)
-            h = tf.nn.leaky_relu(h, alpha=0.2)
+            h = conv.lrelu(h)
         return self.head(h, labels, training=training)
-
-    def get_config(self):
-        return {**super().get_config(), "cfg": dataclasses.asdict(self.cfg)}
 
 
 def sampled_frames(videos, seeds, salt: int, count: int):
     """`count` frames per video drawn uniformly with replacement (per-example stateless):
     videos [B, T, H, W, C] -> ([B*count, H, W, C], frame indices [B, count])."""
-    # One normal draw per frame mapped through the normal CDF to a uniform: all `count` indices
-    # from one per-example draw (a randint per frame cost 2 map_fns each in the traced step).
-    normal = noise.per_example_normal(seeds, salt, count)                   # [B, count]
-    uniform = 0.5 * (1.0 + tf.math.erf(normal / math.sqrt(2.0)))
-    frames_per_video = tf.shape(videos)[1]
-    index = tf.minimum(tf.cast(tf.floor(uniform * tf.cast(frames_per_video, tf.float32)),
-                               tf.int32), frames_per_video - 1)
+    index = noise.per_example_indices(seeds, salt, count, tf.shape(videos)[1])
     frames = tf.gather(videos, index, batch_dims=1)                      # [B, count, H, W, C]
     return tf.reshape(frames, tf.concat([[-1], tf.shape(videos)[2:]], axis=0)), index
 
@@ -454,27 +441,24 @@ def motion_similarity(fake_flows, real_flows, fake_labels=None, real_labels=None
 class MVTTSA(base.ImageVideoGAN):
     """Trainable MVT-TSA; see the module docstring for the paper, the code and every departure.
 
-    Phases: d_step_0 .. d_step_{d_steps-1} (each on its own real batch and fresh fakes), then
-    g_main (fresh fakes). real_batches_per_step() = d_steps."""
+    Phases: d_step, d_steps times (each on its own real batch and fresh fakes), then g_main
+    (fresh fakes). real_batches_per_step() = d_steps."""
 
     Config = MVTConfig
-    #: longest video the num_frames endpoint makes
-    max_serving_frames = 256
+    CAPABILITIES = base.Capabilities(variable_length=True)
+    PHASES = {"d_step": "d_optimizer", "g_main": "g_optimizer"}
 
     def __init__(self, cfg: MVTConfig, train: TrainConfig, **kwargs):
         self.cfg = cfg.validate()
         super().__init__(train, **kwargs)
         # Construction order fixes model.variables' order and the initializers' seeds: keep it.
-        self.generator = MVTGenerator(cfg, name="generator")
-        self.ema_generator = (MVTGenerator(cfg, name="generator") if train.ema_decay > 0
-                              else None)
+        self.add_generator(lambda: MVTGenerator(cfg, name="generator"))
         self.image_discriminator = MVTImageDiscriminator(cfg, name="image_discriminator")
         self.video_discriminator = MVTVideoDiscriminator(cfg, name="video_discriminator")
 
-    @property
-    def PHASES(self) -> dict:  # noqa: N802  (the contract's name)
-        return {**{f"d_step_{i}": "d_optimizer" for i in range(self.cfg.d_steps)},
-                "g_main": "g_optimizer"}
+    def phases(self, step: int) -> tuple:
+        del step
+        return ("d_step",) * self.cfg.d_steps + ("g_main",)
 
     def inputs(self) -> list:
         declared = [base.Input("z", "noise", (self.cfg.z_dim,), salt=_SALT_Z)]
@@ -507,13 +491,15 @@ class MVTTSA(base.ImageVideoGAN):
         k = self.cfg.d_steps
         batches = [batch] if k == 1 else [{name: v[i] for name, v in batch.items()}
                                           for i in range(k)]
-        return {"batches": batches}
+        return {"batches": batches, "d_steps_run": 0}
 
     def phase_loss(self, phase, batch, context):
         batches = context["batches"]
         if phase == "g_main":
-            return self.generator_losses(batches[-1])
-        return self.discriminator_losses(batches[int(phase.rsplit("_", 1)[1])])
+            return self.generator_losses(batches[-1], context)
+        # the i-th d_step of the step (phases run in order, unrolled) takes the i-th batch
+        index, context["d_steps_run"] = context["d_steps_run"], context["d_steps_run"] + 1
+        return self.discriminator_losses(batches[index], context)
 
     def _logits(self, videos, seeds, salt, labels, **mode):
         frames, _ = sampled_frames(videos, seeds, salt, self.cfg.image_frames)
@@ -531,7 +517,9 @@ class MVTTSA(base.ImageVideoGAN):
                 "image_discriminator": base.frame_scores(self.image_discriminator, videos,
                                                             labels, training=False)}
 
-    def discriminator_losses(self, batch):
+    def discriminator_losses(self, batch, context):
+        """D_Video and D_Image on `batch` (this D step's real batch) and fresh fakes."""
+        del context                                 # nothing shared: fresh fakes per D step
         seeds = batch["seed"]
         fake_latents = self.fake_latents(seeds, _SALT_D_Z, _SALT_D_LABEL)
         fakes = tf.stop_gradient(self.generator(fake_latents, training=True))
@@ -549,7 +537,9 @@ class MVTTSA(base.ImageVideoGAN):
                        "d_real_image": tf.reduce_mean(real_i),
                        "d_fake_image": tf.reduce_mean(fake_i)}
 
-    def generator_losses(self, batch):
+    def generator_losses(self, batch, context):
+        """G on fresh fakes through both Ds (+ the motion constraint against `batch`)."""
+        del context
         seeds = batch["seed"]
         latents = self.fake_latents(seeds, _SALT_G_Z, _SALT_G_LABEL)
         motion = self.cfg.motion_weight > 0
@@ -574,43 +564,27 @@ class MVTTSA(base.ImageVideoGAN):
             logs["g_motion_similarity"] = similarity
         return total, {"g_total": total, **logs}
 
-    # ---- serving -----------------------------------------------------------------------------
-    def endpoint_inputs(self) -> dict:
-        declared = super().endpoint_inputs()
-        inputs = declared["serving_default"]
-        length = base.Input("num_frames", "num_frames", (), "int32",
-                            int_range=(1, self.max_serving_frames + 1), per_request=True)
-        declared["num_frames"] = [*inputs, length]
-        if self.cfg.conditional:
-            declared["label_mix"] = [
-                *inputs,
-                base.Input("label_b", "label", (), "int32", int_range=(0, self.cfg.num_classes)),
-                base.Input("label_weight", "control", (), "float32", bound=1.0)]
-        return declared
+    # ---- generation and serving ----------------------------------------------------------
+    def run_generator(self, generator, inputs, training, num_frames=None):
+        """num_frames: the GRU runs that many steps (past the trained length too)."""
+        if num_frames is not None:     # a tensor: Keras takes no Python values among inputs
+            inputs = {**inputs, "num_frames": tf.convert_to_tensor(num_frames, tf.int32)}
+        return generator(inputs, training=training)
 
-    def serving_endpoints(self) -> dict:
-        """The base's three, plus
-        num_frames: z, (label,) num_frames int32 scalar in [1, max_serving_frames] -> video of
-                    that many frames (the GRU runs past the trained length);
-        label_mix:  z, label, label_b, label_weight float [B] in [0, 1] -> the video of the class
-                    embedding (1 - w) e(label) + w e(label_b) (paper Fig. 8), conditional only."""
-        endpoints = super().serving_endpoints()
-        generator = self.sampling_generator
-        declared = self.endpoint_inputs()
+    def extra_endpoints(self) -> dict:
+        """label_mix (conditional only): z, label, label_b, label_weight float [B] in [0, 1] ->
+        the video of the class embedding (1 - w) e(label) + w e(label_b) (paper Fig. 8)."""
+        if not self.cfg.conditional:
+            return {}
+        inputs = [*sorted(self.inputs(), key=lambda i: i.name),
+                  base.Input("label_b", "label", (), "int32", int_range=(0, self.cfg.num_classes)),
+                  base.Input("label_weight", "control", (), "float32", bound=1.0)]
 
-        def with_frames(*args):
-            inputs = self.checked_inputs(declared["num_frames"], args)
-            return base.video_output(generator(inputs, training=False))
+        def with_mix(inputs):
+            weight = inputs["label_weight"]       # the bound gave |w| <= 1; here w >= 0
+            with tf.control_dependencies([tf.debugging.assert_greater_equal(
+                    weight, 0.0, message="label_weight must be between 0 and 1")]):
+                inputs = {**inputs, "label_weight": tf.identity(weight)}
+            return self.generate(inputs)
 
-        endpoints["num_frames"] = (with_frames, base.signature_of(declared["num_frames"]))
-        if self.cfg.conditional:
-            def with_mix(*args):
-                inputs = self.checked_inputs(declared["label_mix"], args)
-                weight = inputs["label_weight"]       # the bound gave |w| <= 1; here w >= 0
-                with tf.control_dependencies([tf.debugging.assert_greater_equal(
-                        weight, 0.0, message="label_weight must be between 0 and 1")]):
-                    inputs["label_weight"] = tf.identity(weight)
-                return base.video_output(generator(inputs, training=False))
-
-            endpoints["label_mix"] = (with_mix, base.signature_of(declared["label_mix"]))
-        return endpoints
+        return {"label_mix": (inputs, with_mix)}

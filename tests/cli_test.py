@@ -76,3 +76,65 @@ def test_each_model_checks_its_own_resolution():
     with pytest.raises(ValueError, match=r"--resolution=48"):
         models.model_config(at("g3an", 48), 1)
     assert models.model_config(at("mvt_tsa", 96), 8).resolution == 96
+
+
+ENTRY_POINTS = ("train", "sample", "evaluate", "transfer", "explain", "export")
+
+
+def _source(name):
+    with open(os.path.join(REPO, "tfvidgen", f"{name}.py")) as f:
+        return f.read()
+
+
+def test_entry_points_are_guarded_and_import_no_other_entry_point():
+    import ast
+    import importlib
+    for name in ENTRY_POINTS:
+        assert importlib.import_module(f"tfvidgen.{name}").main.guarded_cmd == name
+        imported = set()
+        for node in ast.walk(ast.parse(_source(name))):
+            if isinstance(node, ast.ImportFrom) and node.module == "tfvidgen":
+                imported |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tfvidgen."):
+                imported.add(node.module.split(".")[1])
+            elif isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[1] for a in node.names
+                             if a.name.startswith("tfvidgen.")}
+        assert not imported & (set(ENTRY_POINTS) - {name}), (name, sorted(imported))
+
+
+def test_only_cli_reads_flags_and_defines_the_shared_ones():
+    import glob
+    for path in glob.glob(os.path.join(REPO, "tfvidgen", "*.py")):
+        if os.path.basename(path) == "cli.py":
+            continue
+        with open(path) as f:
+            text = f.read()
+        assert "FLAGS." not in text and "= flags.FLAGS" not in text, path
+        for shared in ('"seed"', '"fps"', '"output"', '"workdir"', '"saved_model"'):
+            assert f"DEFINE_string({shared}" not in text and \
+                f"DEFINE_integer({shared}" not in text, (path, shared)
+    assert cli.DEFAULT_FPS == 8
+
+
+@pytest.mark.parametrize("name,flags,message", [
+    ("sample", [], "give exactly one of --workdir or --saved_model"),
+    ("evaluate", ["--workdir=w", "--saved_model=s"], "give exactly one of --workdir or "
+                                                     "--saved_model"),
+    ("transfer", [], "give exactly one of --workdir or --saved_model"),
+    ("explain", ["--view=saliency_d"], "--workdir is required"),
+    ("export", [], "--workdir is required"),
+    ("sample", ["--workdir=w", "--seed=-1"], "--seed=-1 is outside [0, 2**62]"),
+    ("evaluate", ["--workdir=w", f"--seed={2 ** 62 + 1}"], f"--seed={2 ** 62 + 1} is outside "
+                                                            f"[0, 2**62]"),
+    ("explain", ["--workdir=w", "--view=saliency_d", "--seed=-1"],
+     "--seed=-1 is outside [0, 2**62]"),
+    ("train", ["--dry_run", "--seed=-1"], "--seed=-1 is outside [0, 2**62]"),
+])
+def test_entry_points_name_sources_and_seeds_alike(name, flags, message, tmp_path):
+    result = subprocess.run([sys.executable, "-m", f"tfvidgen.{name}", *flags], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": REPO})
+    lines = [line for line in result.stderr.splitlines() if line.startswith(f"{name}: error:")]
+    assert result.returncode == 2 and lines == [f"{name}: error: {message}"], result.stderr[-2000:]
+    assert not os.listdir(tmp_path)

@@ -53,3 +53,16 @@ def test_metrics_while_training_are_checked_and_may_change_on_resume():
     assert new.resume_changes(stored) == ([], ["--eval_every 0 -> 100",
                                                "--eval_samples 128 -> 64",
                                                "--eval_cache_dir  -> c"])
+
+
+def test_model_keys_are_the_registrys_and_seeds_share_one_range():
+    from tfvidgen import models
+    assert config.MODEL_KEYS == tuple(models.MODELS)
+    with pytest.raises(ValueError, match=r"--model='nope' is invalid: expected one of g3an"):
+        config.Config(model="nope").validate()
+    assert config.check_seed(2 ** 62) == 2 ** 62
+    for seed in (-1, 2 ** 62 + 1):
+        with pytest.raises(ValueError, match=rf"^--seed={seed} is outside \[0, 2\*\*62\]$"):
+            config.check_seed(seed)
+        with pytest.raises(ValueError, match=rf"--seed={seed} is outside \[0, 2\*\*62\]"):
+            config.Config(runtime=config.RuntimeConfig(seed=seed)).validate()

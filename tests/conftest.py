@@ -1,6 +1,7 @@
-"""Test-wide setup: oneDNN's default and two logical CPU devices before TensorFlow initialises (so
-any test can run a real 2-replica MirroredStrategy), quiet logs, the repo root on sys.path for
-tools/, per-test seeding, and the fixtures shared by several test files."""
+"""Test-wide setup: tfvidgen's defaults (oneDNN, TensorFlow's quiet C++ log) and two logical CPU
+devices before TensorFlow initialises (so any test can run a real 2-replica MirroredStrategy), the
+repo root on sys.path for tools/, per-test seeding, and the fixtures shared by several test
+files."""
 
 import contextlib
 import fcntl
@@ -10,10 +11,9 @@ import subprocess
 import sys
 import zlib
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
-import tfvidgen  # noqa: E402,F401  (before TensorFlow: it sets the oneDNN default)
+import tfvidgen  # noqa: E402,F401  (before TensorFlow: oneDNN and log-level defaults)
 import keras  # noqa: E402
 import pytest  # noqa: E402
 

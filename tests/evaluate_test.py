@@ -4,6 +4,7 @@ import json
 import shutil
 import sys
 
+import numpy as np
 
 from tests.cli_helpers import assert_one_error_line, run
 from tfvidgen import evaluate
@@ -73,3 +74,24 @@ def test_records_with_no_videos_is_one_line_not_a_traceback(trained_workdir, tmp
     assert_one_error_line(result, "evaluate", "evaluation classifier of records",
                           "the 'train' split has no videos")
     assert not (workdir / "eval" / "metrics.json").exists()
+
+
+def test_an_image_to_video_export_evaluates_with_its_image_input(tmp_path):
+    """An export of Dual-MTGAN: videos animate synthetic first frames (its `latents` plus the
+    images), and the image-to-video scores use its `transfer` signature."""
+    from tests.helpers import tiny_config, tiny_model
+    from tfvidgen import export
+    config = tiny_config("dual_mtgan")
+    path = export.export_model(tiny_model(config), {"config": json.loads(config.to_json())},
+                               str(tmp_path / "dual_mtgan"))
+    result = run(evaluate_cmd(f"--saved_model={path}", "--num_samples=4", "--repeats=1",
+                              "--classifier_steps=2", "--metrics=is,fd", "--transfer_videos=2",
+                              "--best_of=2"), timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads((tmp_path / "dual_mtgan" / "eval-1" / "metrics.json").read_text())
+    assert record["source"] == path
+    results = record["results"]
+    assert results["is"]["mean"] >= 1.0 and results["fd"]["mean"] >= 0.0
+    for name in ("self_transfer_psnr", "best_of_2_ssim"):
+        assert name in results, sorted(results)
+        assert all(np.isfinite(v) for v in results[name]["values"])

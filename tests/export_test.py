@@ -68,7 +68,8 @@ def test_fresh_process_without_tfvidgen_matches_in_process_generate(exported, tm
 
 
 def test_exported_generator_samples_like_the_checkpoint(exported, tmp_path):
-    from tfvidgen.exported import ExportedGenerator, load_generator
+    from tfvidgen import sources
+    from tfvidgen.exported import ExportedGenerator
     model, path, _ = exported
     generator = ExportedGenerator(path)
     assert generator.cfg.conditional is False and generator.config.model == "g3an"
@@ -84,8 +85,12 @@ def test_exported_generator_samples_like_the_checkpoint(exported, tmp_path):
     tf.saved_model.save(tf.Module(), str(plain))
     with pytest.raises(FileNotFoundError, match="not written by tfvidgen.export"):
         ExportedGenerator(str(plain))
-    with pytest.raises(ValueError, match="exactly one of --workdir or --saved_model"):
-        load_generator("w", path)
+    for both_or_neither in (("w", path), (None, None), ("", "")):
+        with pytest.raises(ValueError, match="^give exactly one of --workdir or --saved_model$"):
+            sources.source_from(*both_or_neither)
+    assert sources.source_from(None, path) == sources.Source(saved_model=path)
+    with pytest.raises(ValueError, match="^--workdir is required$"):
+        sources.source_from(None, exports=False)
 
 
 def test_saved_model_cli_lists_the_documented_signatures(exported):
@@ -123,6 +128,8 @@ def test_only_core_tensorflow_ops_and_config_asset(exported):
         metadata = json.load(f)
     assert metadata["config"]["model"] == "g3an"
     assert metadata["latents"]["z_appearance"]["shape"] == [None, 8]
+    assert metadata["capabilities"] == {"variable_length": False, "image_input": False,
+                                        "transfer": False, "steer": False}
 
 
 def test_invalid_inputs_are_invalid_argument_naming_the_input(exported):
@@ -310,3 +317,29 @@ def test_exports_carry_input_roles_and_older_exports_get_the_models_own(exported
         del entry["role"]
     asset.write_text(json.dumps(metadata))
     assert ExportedGenerator(str(old)).input_roles() == model.input_roles()
+
+
+@pytest.mark.parametrize("key", ["inmodegan", "dual_mtgan"])
+def test_exports_record_the_models_capabilities_and_older_ones_get_them_from_signatures(
+        key, tmp_path):
+    """A reader knows what an export can do from its metadata alone; an export written before
+    capabilities were recorded gets them from the signatures it has."""
+    import dataclasses
+
+    from tfvidgen import models
+    from tfvidgen.exported import ExportedGenerator
+    config = tiny_config(key)
+    path = export.export_model(tiny_model(config), {"config": json.loads(config.to_json())},
+                               str(tmp_path / key))
+    expected = dataclasses.asdict(models.capabilities(key))
+    assert expected["variable_length"] and any(v for k, v in expected.items()
+                                               if k != "variable_length")
+    asset = os.path.join(path, export.ASSET_FILE)
+    with open(asset) as f:
+        metadata = json.load(f)
+    assert metadata["capabilities"] == expected
+    assert vars(ExportedGenerator(path).CAPABILITIES) == expected
+    del metadata["capabilities"]
+    with open(asset, "w") as f:
+        json.dump(metadata, f)
+    assert vars(ExportedGenerator(path).CAPABILITIES) == expected

@@ -1,7 +1,9 @@
-"""oneDNN on by default on x86, `auto` precision from the hardware, the start-up line."""
+"""oneDNN on by default on x86, TensorFlow's C++ start-up log quiet by default, `auto` precision
+from the hardware, the start-up line."""
 
 import os
 import platform
+import re
 import subprocess
 import sys
 
@@ -14,22 +16,69 @@ AVX512_BF16 = hardware.CpuInfo("AMD EPYC 9004 (test)", 2,
 AMX = hardware.CpuInfo("Intel Xeon (test)", 2, frozenset({"avx2", "avx512f", "amx_bf16"}))
 
 
-def _onednn_in_fresh_process(**env_changes):
-    env = {k: v for k, v in os.environ.items() if k != hardware.ONEDNN_VAR}
-    env.update(env_changes, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
-    code = ("import tfvidgen.train, os\n"
-            "from tensorflow.python.util import _pywrap_util_port as port\n"
-            "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'), port.IsMklEnabled())")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120, env=env, cwd=REPO)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout.split()
+# What a user's command prints while TensorFlow starts: the oneDNN state, TensorFlow's C++ log
+# level and whether a GPU was looked for (on a machine without a driver: CUDA's cuInit error).
+_START_UP = ("import os, tfvidgen.train\n"
+             "import tensorflow as tf\n"
+             "from tensorflow.python.util import _pywrap_util_port as port\n"
+             "tf.config.list_physical_devices()\n"
+             "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'), port.IsMklEnabled(),\n"
+             "      os.environ.get('TF_CPP_MIN_LOG_LEVEL'))")
+_CPP_LOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\] ", re.M)
 
 
-def test_importing_the_entry_point_turns_onednn_on_unless_the_user_chose():
+def _start_up_in_fresh_processes(*env_changes) -> list:
+    """(stdout words, stderr) of _START_UP in one fresh process per dict of `env_changes` (run
+    at once: each is a TensorFlow start-up), none of the user's oneDNN or log-level choices."""
+    base = {k: v for k, v in os.environ.items()
+            if k not in (hardware.ONEDNN_VAR, hardware.LOG_LEVEL_VAR)}
+    procs = [subprocess.Popen([sys.executable, "-c", _START_UP], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, cwd=REPO,
+                              env={**base, **changes, "PYTHONPATH": REPO})
+             for changes in env_changes]
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-2000:]
+        results.append((out.split(), err))
+    return results
+
+
+def test_start_up_turns_onednn_on_and_tensorflow_quiet_unless_the_user_chose():
+    default, onednn_off, verbose = _start_up_in_fresh_processes(
+        {}, {hardware.ONEDNN_VAR: "0"}, {hardware.LOG_LEVEL_VAR: "0"})
+    words, err = default
     if platform.machine().lower() in ("x86_64", "amd64"):
-        assert _onednn_in_fresh_process() == ["1", "True"]
-    assert _onednn_in_fresh_process(TF_ENABLE_ONEDNN_OPTS="0") == ["0", "False"]
+        assert words[:2] == ["1", "True"]
+    # Quiet by default: no C++ log line, not even absl's pre-initialisation ones or cuInit's.
+    assert words[2] in ("2", "3")
+    assert not _CPP_LOG_LINE.search(err) and "cuInit" not in err, err[-2000:]
+    assert "absl::InitializeLog" not in err, err[-2000:]
+    assert onednn_off[0][:2] == ["0", "False"]
+    # The user's level wins: 0 shows TensorFlow's start-up lines again.
+    words, err = verbose
+    assert words[2] == "0" and _CPP_LOG_LINE.search(err), err[-2000:]
+
+
+def test_the_default_log_level_hides_cpp_errors_only_without_a_gpu_driver(tmp_path, monkeypatch):
+    monkeypatch.delenv(hardware.LOG_LEVEL_VAR, raising=False)
+    assert hardware.default_log_level(driver_files=(str(tmp_path / "absent"),)) == "3"
+    monkeypatch.delenv(hardware.LOG_LEVEL_VAR)
+    (tmp_path / "nvidiactl").write_text("")
+    assert hardware.default_log_level(driver_files=(str(tmp_path / "nvidiactl"),)) == "2"
+    monkeypatch.setenv(hardware.LOG_LEVEL_VAR, "1")
+    assert hardware.default_log_level(driver_files=(str(tmp_path / "absent"),)) == "1"
+
+
+def test_the_import_filter_applies_the_level_to_each_cpp_line():
+    info = b"I0000 00:00:1796515367.155594    2573 port.cc:153] oneDNN custom operations are on.\n"
+    error = b"E1206 00:01:02.840863   27769 cuda_platform.cc:52] failed call to cuInit\n"
+    notice = b"WARNING: All log messages before absl::InitializeLog() is called are written\n"
+    python = b"UserWarning: something tfvidgen or Python printed\n"
+    keeps = {level: [hardware.keeps_cpp_log_line(line, level)
+                     for line in (info, error, notice, python)] for level in (0, 1, 2, 3)}
+    assert keeps == {0: [True, True, True, True], 1: [False, True, False, True],
+                     2: [False, True, False, True], 3: [False, False, False, True]}
 
 
 def test_auto_is_bfloat16_only_where_the_hardware_computes_it():

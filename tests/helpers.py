@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from tfvidgen import models
+from tfvidgen import child_env, models
 from tfvidgen.config import Config, DataConfig, RuntimeConfig, TrainConfig
 from tfvidgen.data import pipeline, synthetic
 from tfvidgen.eval import classifier, metrics
@@ -47,8 +47,9 @@ def local_workers(workdir, *flags, count: int = 2, merge_stderr: bool = False) -
 
 
 def subprocess_env(**extra):
-    """The environment of a tfvidgen subprocess: quiet TF, this checkout importable."""
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO, **extra}
+    """The environment of a tfvidgen subprocess: this checkout importable (tfvidgen.child_env;
+    TensorFlow's log level is this process's: tfvidgen's quiet default unless the user set one)."""
+    return child_env(**extra)
 
 
 #: each model's --model_param values at test size (T=4, 16x16, a few channels); every

@@ -13,7 +13,7 @@ import pytest
 
 from tests.cli_helpers import (DISK_FULL_ON_PARTIAL, assert_one_error_line, needs_mount, run,
                                run_on_tmpfs, run_patched, tmpfs_contents)
-from tfvidgen import sample
+from tfvidgen import config, sampling, sources, viz
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -33,16 +33,16 @@ def _latents(n, offset):
 
 def test_fix_appearance_and_motion():
     base, other = _latents(4, 0), _latents(4, 1)
-    fixed, _ = sample.arrange_latents(base, other, "appearance", "none", 4, ROLES)
+    fixed, _ = sampling.arrange_latents(base, other, "appearance", "none", 4, ROLES)
     assert np.all(fixed["z_appearance"] == base["z_appearance"][0])
     np.testing.assert_array_equal(fixed["z_motion"], base["z_motion"])
-    fixed, _ = sample.arrange_latents(base, other, "motion", "none", 4, ROLES)
+    fixed, _ = sampling.arrange_latents(base, other, "motion", "none", 4, ROLES)
     assert np.all(fixed["z_motion"] == base["z_motion"][0])
 
 
 def test_grid_rows_share_appearance_columns_share_motion():
     base = _latents(9, 0)
-    grid, columns = sample.arrange_latents(base, base, "grid", "none", 9, ROLES)
+    grid, columns = sampling.arrange_latents(base, base, "grid", "none", 9, ROLES)
     assert columns == 3
     za, zm = grid["z_appearance"].reshape(3, 3, -1), grid["z_motion"].reshape(3, 3, -1)
     assert np.all(za == za[:, :1]) and np.all(zm == zm[:1])
@@ -51,7 +51,7 @@ def test_grid_rows_share_appearance_columns_share_motion():
 
 def test_interpolation_endpoints():
     base, other = _latents(5, 0), _latents(5, 1)
-    out, _ = sample.arrange_latents(base, other, "none", "motion", 5, ROLES)
+    out, _ = sampling.arrange_latents(base, other, "none", "motion", 5, ROLES)
     np.testing.assert_allclose(out["z_motion"][0], base["z_motion"][0])
     np.testing.assert_allclose(out["z_motion"][-1], other["z_motion"][0])
     assert np.all(out["z_appearance"] == base["z_appearance"][0])
@@ -99,31 +99,30 @@ def test_sample_cli_errors_are_one_line(tmp_path):
 
 
 def test_video_count_grid_rounds_up_and_conflicts_are_errors(capsys):
-    assert sample.video_count(9, "grid", "none") == 9
-    assert sample.video_count(5, "none", "none") == 5
+    assert sampling.video_count(9, "grid", "none") == 9
+    assert sampling.video_count(5, "none", "none") == 5
     assert capsys.readouterr().err == ""
-    assert sample.video_count(3, "grid", "none") == 4
-    assert sample.video_count(10, "grid", "none") == 16
+    assert sampling.video_count(3, "grid", "none") == 4
+    assert sampling.video_count(10, "grid", "none") == 16
     assert capsys.readouterr().err.splitlines() == [
         "sample: warning: --fix=grid needs a square --num_videos; writing 4 videos (2x2) "
         "instead of 3",
         "sample: warning: --fix=grid needs a square --num_videos; writing 16 videos (4x4) "
         "instead of 10"]
     with pytest.raises(ValueError, match="--fix=grid and --interpolate=motion cannot be combined"):
-        sample.video_count(4, "grid", "motion")
+        sampling.video_count(4, "grid", "motion")
 
 
-def test_seed_range_leaves_room_for_every_video_in_int64():
-    top = 2 ** 63 - 1
-    sample.check_seed(0, 8)
-    sample.check_seed(top - 8, 8)
-    for seed in (-1, top - 7, top, 2 ** 64):
-        with pytest.raises(ValueError, match=f"--seed={seed} is outside \\[0, {top - 8}\\]"):
-            sample.check_seed(seed, 8)
+def test_seed_range_is_the_one_of_every_entry_point():
+    top = 2 ** 62
+    assert config.check_seed(0) == 0 and config.check_seed(top) == top
+    for seed in (-1, top + 1, 2 ** 63 - 1, 2 ** 64):
+        with pytest.raises(ValueError, match=f"^--seed={seed} is outside \\[0, 2\\*\\*62\\]$"):
+            sampling.check_request(8, seed, "none", "none", None, None, None)
 
 
 @pytest.mark.parametrize("flags,fragment", [
-    (["--seed=9223372036854775807"], "--seed=9223372036854775807 is outside [0, "),
+    (["--seed=9223372036854775807"], "--seed=9223372036854775807 is outside [0, 2**62]"),
     (["--label=1", "--fix=grid", "--interpolate=both"], "cannot be combined"),
     (["--output=samples.avi"], "--output='samples.avi': expected a file name ending in"),
     (["--directions=off:0", "--directions=spin:2"], "--directions='spin:2': expected off:I"),
@@ -168,10 +167,17 @@ def test_grid_with_a_non_square_count_warns_and_writes_the_next_square(trained_w
 
 def test_largest_allowed_seed_samples(trained_workdir, tmp_path):
     workdir, _ = trained_workdir
-    result = run(sample_cmd(f"--workdir={workdir}", "--num_videos=2",
-                            f"--seed={2 ** 63 - 1 - 2}", "--interpolate=both",
-                            f"--output={tmp_path / 's.png'}"))
-    assert result.returncode == 0, result.stderr[-2000:]
+    grids = {}
+    for seed in (0, 2 ** 62):
+        out = tmp_path / f"s{seed}.png"
+        result = run(sample_cmd(f"--workdir={workdir}", "--num_videos=2", f"--seed={seed}",
+                                "--interpolate=both", f"--output={out}"))
+        assert result.returncode == 0, result.stderr[-2000:]
+        grids[seed] = iio.imread(out)
+    top = grids[2 ** 62]
+    assert top.shape == (2 * 17 - 1, 4 * 17 - 1, 3)          # 2 videos x 4 frames of 16 px
+    assert top[:16].std() > 0                                  # a picture, not a blank
+    assert np.abs(top.astype(int) - grids[0]).max() > 0        # other seeds, other videos
 
 
 @pytest.mark.parametrize("suffix", [".gif", ".png"])
@@ -268,7 +274,8 @@ def test_controlled_generation_matches_the_generator_and_ranks_by_variance():
     from tests.helpers import tiny_config, tiny_model
     from tfvidgen import control
     model = tiny_model(tiny_config("inmodegan"))
-    assert control.supports_control(model) and not control.supports_control(tiny_model())
+    from tfvidgen import models
+    assert models.capabilities("inmodegan").steer and not models.capabilities("g3an").steer
     latents = model.sample_inputs(2, 1)
     plain = model.generate(latents).numpy()
     np.testing.assert_allclose(control.generate(model, latents, None).numpy(), plain,
@@ -349,18 +356,106 @@ def test_directions_and_num_frames_on_a_model_without_them_are_errors(trained_wo
     assert not os.listdir(tmp_path)
 
 
-def test_image_goes_to_every_image_input_by_role_and_is_refused_without_one(tmp_path):
+def _loaded(key):
     from tests.helpers import tiny_config, tiny_model
+    from tfvidgen import models
+    cfg = tiny_config(key)
+    return sources.Loaded(sources.Source(workdir="w"), tiny_model(cfg), cfg, 0,
+                          models.capabilities(key))
+
+
+def test_image_is_given_to_image_to_video_models_and_refused_by_others(tmp_path):
     picture = np.zeros((40, 30, 3), np.uint8)
     picture[:, :15] = 255                                   # left half white
     iio.imwrite(tmp_path / "a.png", picture)
-    model = tiny_model(tiny_config("dual_mtgan"))
-    given = sample.given_image(model, "dual_mtgan", str(tmp_path / "a.png"), 3)
-    (name, images), = given.items()
-    assert model.input_roles()[name] == "image" and images.shape == (3, 16, 16, 3)
+    loaded = _loaded("dual_mtgan")
+    images = sampling.given_images(loaded, str(tmp_path / "a.png"), 3)
+    assert images.shape == (3, 16, 16, 3)
     np.testing.assert_array_equal(images[0], images[2])
     assert images[0, :, 0].min() > 0.9 and images[0, :, -1].max() < -0.9   # centre crop kept sides
-    videos = model.generate({**model.sample_inputs(3, 0), **given}).numpy()
+    model = loaded.generator
+    inputs = sources.seeded_inputs(model, 3, 0, images=images)
+    (name,) = [k for k, role in model.input_roles().items() if role == "image"]
+    np.testing.assert_array_equal(inputs[name].numpy(), images)
+    videos = model.generate(inputs).numpy()
     assert videos.shape[:2] == (3, 4)
+    # without --image: the synthetic first frames of the same seeds
+    default = sources.seeded_inputs(model, 3, 5)[name].numpy()
+    np.testing.assert_array_equal(default, sources.first_frames(5, 3, 16))
+    assert not np.allclose(default[0], default[1])
+    assert sampling.given_images(loaded, None, 3) is None
     with pytest.raises(ValueError, match="--image: g3an generates from latents alone"):
-        sample.given_image(tiny_model(tiny_config()), "g3an", str(tmp_path / "a.png"), 3)
+        sampling.given_images(_loaded("g3an"), str(tmp_path / "a.png"), 3)
+
+
+# ---- other lengths and image-to-video, from a workdir and from an export --------------------------
+VARIABLE_LENGTH = ("inmodegan", "mvt_tsa", "twostreamvan", "dual_mtgan")
+
+
+@pytest.fixture(scope="module")
+def variable_length_sources(tmp_path_factory):
+    """{key: (workdir, export)} of each variable_length model, trained 1 step (tiny)."""
+    from tests.helpers import tiny_config
+    from tfvidgen import export, train_lib, workdir as workdir_lib
+    out = {}
+    for key in VARIABLE_LENGTH:
+        root = tmp_path_factory.mktemp(key)
+        cfg = tiny_config(key, workdir=str(root / "w")).replace(train={"train_steps": 1})
+        train_lib.run(cfg)
+        model, _, step = workdir_lib.load_for_inference(str(root / "w"))
+        metadata = {"config": json.loads((root / "w" / "config.json").read_text()), "step": step}
+        out[key] = (str(root / "w"), export.export_model(model, metadata, str(root / "exp")))
+    return out
+
+
+@pytest.mark.parametrize("key", VARIABLE_LENGTH)
+def test_num_frames_from_a_workdir_and_from_its_export_give_the_same_videos(
+        variable_length_sources, key):
+    from tfvidgen import models
+    assert models.capabilities(key).variable_length
+    workdir, exported = variable_length_sources[key]
+    videos = {}
+    for name, source in (("workdir", sources.Source(workdir=workdir)),
+                         ("export", sources.Source(saved_model=exported))):
+        loaded = sources.load(source)
+        assert loaded.capabilities.variable_length
+        videos[name] = sources.seeded_videos(loaded, 2, 7, num_frames=6).numpy()
+        trained = sources.seeded_videos(loaded, 2, 7).numpy()
+        assert trained.shape == (2, 4, 16, 16, 3)
+    assert videos["workdir"].shape == videos["export"].shape == (2, 6, 16, 16, 3)
+    assert not np.allclose(videos["workdir"][0], videos["workdir"][1])    # seeds 7, 8 differ
+    # the export serves uint8: one level apart at most
+    assert np.abs(viz.to_uint8(videos["workdir"]).astype(int)
+                  - viz.to_uint8(videos["export"])).max() <= 1
+
+
+def test_sample_cli_num_frames_and_image_from_an_image_to_video_export(variable_length_sources,
+                                                                       tmp_path):
+    _, exported = variable_length_sources["dual_mtgan"]
+    out = tmp_path / "first_frames.png"                 # default: synthetic first frames
+    result = run(sample_cmd(f"--saved_model={exported}", "--num_videos=2", "--seed=3",
+                            "--num_frames=6", f"--output={out}"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "wrote 2 videos of 6 frames at 16x16" in result.stdout
+    grid = iio.imread(out)
+    assert grid.shape == (2 * 17 - 1, 6 * 17 - 1, 3)
+    first = viz.to_uint8(sources.first_frames(3, 2, 16))
+    assert np.abs(grid[:16, :16].astype(int) - first[0]).mean() < 40   # frame 0 ~ the image
+    picture = np.zeros((24, 24, 3), np.uint8)
+    picture[:, :12] = 255
+    iio.imwrite(tmp_path / "half.png", picture)
+    out = tmp_path / "image.png"
+    result = run(sample_cmd(f"--saved_model={exported}", "--num_videos=2",
+                            f"--image={tmp_path / 'half.png'}", f"--output={out}"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    grid = iio.imread(out)
+    assert grid.shape == (2 * 17 - 1, 4 * 17 - 1, 3)
+    assert not np.array_equal(grid[:16, :16], iio.imread(tmp_path / "first_frames.png")[:16, :16])
+
+
+def test_num_frames_on_a_fixed_length_export_is_one_error(exported_workdir, tmp_path):
+    result = run(sample_cmd(f"--saved_model={exported_workdir}", "--num_frames=8",
+                            f"--output={tmp_path / 's.gif'}"))
+    assert_one_error_line(result, "sample", "--num_frames=8: g3an generates a fixed number of "
+                                            "frames (4)")
+    assert not os.listdir(tmp_path)

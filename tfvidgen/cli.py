@@ -1,19 +1,30 @@
-"""The central place where training flags are defined, and the only module that reads FLAGS.
+"""Flags of the six entry points, and the only module that reads absl's FLAGS.
 
-Every field of config.DataConfig / TrainConfig / RuntimeConfig has exactly one flag of the same
-name (FLAG_FIELDS); defaults come from the dataclasses. `config_from_flags()` builds and validates
-the Config, so a bad value fails at start-up with one line naming the flag.
+Training: every field of config.DataConfig / TrainConfig / RuntimeConfig has exactly one flag of
+the same name (FLAG_FIELDS); defaults come from the dataclasses. `config_from_flags()` builds and
+validates the Config, so a bad value fails at start-up with one line naming the flag.
+
+Shared by the entry points (train, sample, evaluate, transfer, explain, export), so each names
+things one way: the source (--workdir, and --saved_model where an export can serve:
+define_source_flags, checked by tfvidgen.sources.source_from), --seed (define_seed_flag; one
+range, [0, 2**62], checked by check_seed), the written video (--output and --fps, default 8:
+define_output_flags, checked by check_output). An entry point's main reads the parsed values once
+with `flag_values()` and passes plain values down.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import types
 
 from absl import flags
 
 from tfvidgen import config as config_lib
+from tfvidgen import errors, viz
 
-__all__ = ["define_flags", "config_from_flags", "FLAG_FIELDS", "write_flagfile"]
+__all__ = ["define_flags", "config_from_flags", "FLAG_FIELDS", "write_flagfile", "DEFAULT_FPS",
+           "define_source_flags", "define_seed_flag", "define_output_flags",
+           "flag_values", "check_seed", "check_output"]
 
 FLAGS = flags.FLAGS
 
@@ -132,3 +143,45 @@ def config_from_flags() -> config_lib.Config:
 def write_flagfile(path: str) -> None:
     """Writes the current flag values, so `--flagfile=<path>` reruns the same experiment."""
     FLAGS.append_flags_into_file(path)
+
+
+# ---- flags shared by the entry points ---------------------------------------------------------
+#: frames per second of every GIF/MP4 an entry point writes, unless --fps says otherwise
+DEFAULT_FPS = 8
+
+
+def define_source_flags(exports: bool = True) -> None:
+    """--workdir, and --saved_model when the entry point can also read an export."""
+    flags.DEFINE_string("workdir", None, "Training workdir: its latest checkpoint (the EMA "
+                        "generator when training kept one).")
+    if exports:
+        flags.DEFINE_string("saved_model", None, "Exported SavedModel directory "
+                            "(export/<model>/<version>, from tfvidgen.export) instead of "
+                            "--workdir.")
+
+
+def define_seed_flag(what: str) -> None:
+    flags.DEFINE_integer("seed", 0, f"{what} (same seed, same result; in [0, 2**62]).")
+
+
+def define_output_flags(default: str) -> None:
+    """--output (a .gif, .mp4 or .png file) and --fps."""
+    flags.DEFINE_string("output", default, "Output .gif, .mp4 or .png.")
+    flags.DEFINE_integer("fps", DEFAULT_FPS, "Frames per second of GIF/MP4.", lower_bound=1)
+
+
+def flag_values() -> types.SimpleNamespace:
+    """Every parsed flag as a plain value (flag_values().seed), for an entry point's main."""
+    return types.SimpleNamespace(**FLAGS.flag_values_dict())
+
+
+def check_seed(seed: int) -> int:
+    """--seed, or ValueError `--seed=S is outside [0, 2**62]` (the same for every entry point)."""
+    return config_lib.check_seed(seed)
+
+
+def check_output(path: str) -> str:
+    """--output, or ValueError naming it: not a .gif/.mp4/.png name, a directory, or a file
+    whose folder cannot be made or written. Checked before any model is loaded."""
+    errors.check_output_file("--output", path, viz.VIDEO_SUFFIXES)
+    return path

@@ -13,13 +13,37 @@ import math
 from typing import Any, Mapping
 
 __all__ = ["DataConfig", "TrainConfig", "RuntimeConfig", "Config", "DATASETS", "STRATEGIES",
-           "PRECISIONS", "MODEL_KEYS", "RESUMABLE"]
+           "PRECISIONS", "MODEL_KEYS", "RESUMABLE", "MAX_SEED", "check_seed"]
 
 DATASETS = ("synthetic_actions", "synthetic_shapes", "records")
 STRATEGIES = ("default", "mirrored", "multi_worker")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 VERIFY_MODES = ("auto", "full")
-MODEL_KEYS = ("g3an", "inmodegan", "mvt_tsa", "twostreamvan", "dual_mtgan")
+#: Largest --seed of every entry point: seeds are offset by video counts, repeats and fixed
+#: offsets below 2**62 (evaluate's protocol), which then all stay inside int64.
+MAX_SEED = 2 ** 62
+
+
+def check_seed(seed: int, flag: str = "--seed") -> int:
+    """Returns seed, or raises the one ValueError every entry point gives for a seed outside
+    [0, MAX_SEED]."""
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"{flag}={seed} is outside [0, 2**62]")
+    return seed
+
+
+def _model_keys() -> tuple[str, ...]:
+    # The model registry's keys, read when asked for: the registry imports TensorFlow and this
+    # module (a cycle at import time), and most users of this module need neither.
+    from tfvidgen import models
+    return tuple(models.MODELS)
+
+
+def __getattr__(name: str):
+    """MODEL_KEYS: the keys of tfvidgen.models.MODELS (imports the models on first use)."""
+    if name == "MODEL_KEYS":
+        return _model_keys()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,7 +165,8 @@ class Config:
     def validate(self) -> "Config":
         """Returns self, or raises ValueError naming the offending flag."""
         d, t, r = self.data, self.train, self.runtime
-        _check(self.model in MODEL_KEYS, "model", self.model, f"one of {', '.join(MODEL_KEYS)}")
+        model_keys = _model_keys()
+        _check(self.model in model_keys, "model", self.model, f"one of {', '.join(model_keys)}")
         _check(d.dataset in DATASETS, "dataset", d.dataset, f"one of {', '.join(DATASETS)}")
         _check(d.dataset != "records" or bool(d.data_dir), "data_dir", d.data_dir,
                "a directory of TFRecord shards when --dataset=records")
@@ -174,6 +199,7 @@ class Config:
                                        and 0 <= r.profile_steps[0] < r.profile_steps[1]),
                "profile_steps", r.profile_steps, "START,END with 0 <= START < END")
         _check(bool(r.workdir), "workdir", r.workdir, "a directory")
+        check_seed(r.seed)
         _check(r.eval_every >= 0, "eval_every", r.eval_every, ">= 0 (0 = off)")
         _check(r.eval_samples >= 2, "eval_samples", r.eval_samples, ">= 2")
         _check(r.eval_classifier_steps >= 1, "eval_classifier_steps", r.eval_classifier_steps,

@@ -12,8 +12,9 @@ A request is a list of items (the sample CLI's repeated --directions flag):
   phi:I[,J...][:N]      the paper's interpretability measure (Tab. 4): Delta phi_0..3 and
                         Delta Phi of the optical flow (Middlebury orientation regions) when
                         direction I alone is deactivated, over N samples (default 100)
-A model offers control when its generator has appearance(), magnitudes(), latent_path(),
-render() and directions() (tfvidgen/models/inmodegan.py).
+A model offers control when its capabilities say `steer` (tfvidgen.models.capabilities; its
+generator then has appearance(), magnitudes(), latent_path(), render() and directions(), see
+tfvidgen/models/inmodegan.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import dataclasses
 
 import numpy as np
 
-__all__ = ["DirectionControl", "parse_directions", "supports_control", "apply_control",
+__all__ = ["DirectionControl", "parse_directions", "apply_control",
            "generate", "direction_statistics", "flow_quantification", "delta_phi"]
 
 
@@ -98,12 +99,6 @@ def parse_directions(items, num_directions: int) -> DirectionControl:
         mask[sorted(only)] = True
         scale[~mask] = 0.0
     return control
-
-
-def supports_control(model) -> bool:
-    generator = getattr(model, "generator", None)
-    return all(hasattr(generator, a) for a in ("appearance", "magnitudes", "latent_path",
-                                               "render", "directions"))
 
 
 def apply_control(magnitudes: np.ndarray, control: DirectionControl) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""The one error path of the command-line entry points (train, sample, evaluate, export).
+"""The one error path of the command-line entry points (train, sample, evaluate, transfer, explain,
+export).
 
 Exit codes: 0 done; 1 a run stopped by what it found (train: a non-finite loss); 2 the request
 cannot be carried out: a bad flag value (absl's own parse errors included), a missing or wrong

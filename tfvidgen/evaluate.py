@@ -1,11 +1,12 @@
 """`python -m tfvidgen.evaluate --workdir=W [--num_samples=256 --repeats=3 --metrics=is,fd,...]`.
 
-Samples the latest checkpoint (or, with --saved_model, an export: videos are scored on the uint8
-grid the export serves, so both give the same numbers), classifies the videos with the dataset's
-evaluation classifier (trained once on real training videos and cached in --classifier_dir,
-default <workdir>/eval/classifier), and writes <workdir>/eval/metrics.json, metrics.md and
-TensorBoard scalars, each metric as mean +- std over --repeats sample sets beside its experimental
-bound (the same metric on real test videos) and mathematical bound. See tfvidgen/eval/protocol.py
+Samples the latest checkpoint of --workdir, or the export --saved_model (exactly one of them;
+videos are scored on the uint8 grid the export serves, so both give the same numbers), classifies
+the videos with the dataset's evaluation classifier (trained once on real training videos and
+cached in --classifier_dir, default <eval dir>/classifier), and writes metrics.json, metrics.md
+and TensorBoard scalars to the eval dir (<workdir>/eval, or <saved_model>/../eval-<version>
+beside the export's versions), each metric as mean +- std over --repeats sample sets beside its
+experimental bound (the same metric on real test videos) and mathematical bound. See tfvidgen/eval/protocol.py
 for the definitions. With --fvd_model, also the reference FVD (tfvidgen/eval/fvd.py): the
 I3D network from disk, a named protocol (--fvd_protocol, --fvd_num_videos) spelled out in
 metrics.json with the network's sha256. Image-to-video models (Dual-MTGAN) also get self-transfer
@@ -22,26 +23,15 @@ nat at 8 videos per class; and FD's feature covariances from fewer than 32 video
 
 import contextlib
 import dataclasses
-import json
 import os
 
 from absl import flags
 
-from tfvidgen import errors
-
-FLAGS = flags.FLAGS
-#: the protocol offsets --seed by repeats x samples and by fixed offsets below 1e7; seeds up to
-#: 2**62 leave all of that inside int64
-_MAX_SEED = 2 ** 62
+from tfvidgen import cli, errors
 
 
 def define_flags() -> None:
-    flags.DEFINE_string("workdir", None, "Training workdir to evaluate; results go to "
-                        "<workdir>/eval.")
-    flags.DEFINE_string("saved_model", None, "Evaluate this export (export/<model>/<version>) "
-                        "instead of the workdir's latest checkpoint; results still go to "
-                        "<workdir>/eval when --workdir is given, else to <saved_model>/../eval-"
-                        "<version>.")
+    cli.define_source_flags()        # results: <workdir>/eval, or <saved_model>/../eval-<version>
     flags.DEFINE_integer("num_samples", 256, "Generated videos per repeat.", lower_bound=2)
     flags.DEFINE_integer("repeats", 3, "Independent sample sets.", lower_bound=1)
     flags.DEFINE_list("metrics", ["is", "h_y", "h_y_given_v", "fd", "label_accuracy",
@@ -50,7 +40,7 @@ def define_flags() -> None:
     flags.DEFINE_string("classifier_dir", None, "Cache of the evaluation classifier.")
     flags.DEFINE_integer("classifier_steps", 400, "Training steps of a new classifier.",
                          lower_bound=1)
-    flags.DEFINE_integer("seed", 0, "Sampling seed of the first repeat.")
+    cli.define_seed_flag("Sampling seed of the first repeat")
     flags.DEFINE_string("fvd_model", None, "Directory of the I3D network (TF2 SavedModel or "
                         "TF1 hub module, e.g. deepmind/i3d-kinetics-400/1 copied to disk): adds "
                         "the reference FVD (tfvidgen/eval/fvd.py).")
@@ -91,100 +81,78 @@ def _stage(what: str):
 @errors.main_guard("evaluate")
 def main(argv):
     del argv
+    args = cli.flag_values()
+    from tfvidgen import sources
     from tfvidgen.eval import protocol
-    unknown = sorted(set(FLAGS.metrics) - set(protocol.METRICS))
+    unknown = sorted(set(args.metrics) - set(protocol.METRICS))
     if unknown:
         raise ValueError(f"--metrics: unknown {unknown}; valid: {list(protocol.METRICS)}")
-    if not FLAGS.workdir and not FLAGS.saved_model:
-        raise ValueError("give --workdir and/or --saved_model")
-    if not 0 <= FLAGS.seed <= _MAX_SEED:
-        raise ValueError(f"--seed={FLAGS.seed} is outside [0, 2**62]")
+    source = sources.source_from(args.workdir, args.saved_model)
+    cli.check_seed(args.seed)
     fvd_network = fvd_protocol = None
-    if FLAGS.fvd_model:                  # a bad network fails before any long work
+    if args.fvd_model:                  # a bad network fails before any long work
         from tfvidgen.eval import fvd
-        fvd_protocol = fvd.protocol_named(FLAGS.fvd_protocol, FLAGS.fvd_num_videos)
-        fvd_network = fvd.load_network(FLAGS.fvd_model)
-    import tensorflow as tf
-
+        fvd_protocol = fvd.protocol_named(args.fvd_protocol, args.fvd_num_videos)
+        fvd_network = fvd.load_network(args.fvd_model)
     from tfvidgen.data import pipeline
     from tfvidgen.eval import classifier as classifier_lib
-    from tfvidgen.exported import load_generator
-    gan, config, step = load_generator(None if FLAGS.saved_model else FLAGS.workdir,
-                                       FLAGS.saved_model)
-    if FLAGS.workdir:
-        eval_dir = os.path.join(FLAGS.workdir, "eval")
-        tensorboard_dir = os.path.join(FLAGS.workdir, "tensorboard")
+    loaded = sources.load(source)
+    gan, config, step = loaded
+    if source.workdir:
+        eval_dir = os.path.join(source.workdir, "eval")
+        tensorboard_dir = os.path.join(source.workdir, "tensorboard")
     else:      # beside the version dirs; TF Serving ignores names that are not integers
-        export = os.path.normpath(os.path.abspath(FLAGS.saved_model))
+        export = os.path.normpath(os.path.abspath(source.saved_model))
         eval_dir = os.path.join(os.path.dirname(export), "eval-" + os.path.basename(export))
         tensorboard_dir = os.path.join(eval_dir, "tensorboard")
-    errors.check_output_dir("--workdir" if FLAGS.workdir else "--saved_model", eval_dir)
+    errors.check_output_dir("--workdir" if source.workdir else "--saved_model", eval_dir)
     if fvd_protocol is not None and gan.cfg.num_frames < fvd_protocol.num_frames:
-        raise ValueError(f"--fvd_protocol={FLAGS.fvd_protocol} needs clips of "
+        raise ValueError(f"--fvd_protocol={args.fvd_protocol} needs clips of "
                          f"{fvd_protocol.num_frames} frames; {config.model} generates "
                          f"{gan.cfg.num_frames}")
     d = config.data
     info = pipeline.dataset_info(d)
-    if FLAGS.num_samples < min_samples(info["num_classes"]):
-        errors.warn("evaluate", f"--num_samples={FLAGS.num_samples} is below "
+    if args.num_samples < min_samples(info["num_classes"]):
+        errors.warn("evaluate", f"--num_samples={args.num_samples} is below "
                                 f"{min_samples(info['num_classes'])} (8 per class, at least 32): "
                                 f"IS, H(y) and FD from so few videos are mostly sampling noise")
     clf_protocol = classifier_lib.ClassifierProtocol(
         d.dataset, d.data_dir, d.resolution, d.num_frames, d.max_stride, info["num_classes"],
-        info["num_identities"], steps=FLAGS.classifier_steps)
+        info["num_identities"], steps=args.classifier_steps)
     from tfvidgen import hardware
     # float32 for the classifier whatever the hardware: trained in mixed_bfloat16 its loss went
     # to NaN within 60 steps on synthetic_shapes (and its numbers define the protocol).
     print(hardware.describe("float32", "float32"), flush=True)
     with _stage(f"evaluation classifier of {d.dataset}"):
         clf, clf_meta = classifier_lib.load_or_train(
-            clf_protocol, FLAGS.classifier_dir or os.path.join(eval_dir, "classifier"))
+            clf_protocol, args.classifier_dir or os.path.join(eval_dir, "classifier"))
     if classifier_lib.real_split(clf_protocol) == "train":
         errors.warn("evaluate", f"--data_dir={d.data_dir} has no test split: the real bounds and "
                                 f"statistics come from training videos (optimistic); prepare it "
                                 f"with --test_fraction=0.2")
     feature_fn, feature_sha = None, ""
-    if FLAGS.feature_model:
-        feature_fn, feature_sha = protocol.load_feature_model(FLAGS.feature_model)
-    p = protocol.EvalProtocol(FLAGS.num_samples, FLAGS.repeats, FLAGS.seed, clf_protocol,
+    if args.feature_model:
+        feature_fn, feature_sha = protocol.load_feature_model(args.feature_model)
+    p = protocol.EvalProtocol(args.num_samples, args.repeats, args.seed, clf_protocol,
                               clf_meta["weights_sha256"], feature_sha)
     with _stage(f"real test statistics of {d.dataset}"):
         real = protocol.real_statistics(p, clf, os.path.join(eval_dir, "cache"), feature_fn)
-    wanted = list(FLAGS.metrics) + (["fd_external"] if feature_fn else [])
+    wanted = list(args.metrics) + (["fd_external"] if feature_fn else [])
     results = protocol.evaluate_model(gan, clf, p, real, wanted, feature_fn=feature_fn)
-    if hasattr(gan, "transfer"):            # image-to-video models (Dual-MTGAN)
+    if loaded.capabilities.transfer:            # image-to-video models (Dual-MTGAN)
         # Self-transfer and best-of-K need only real test clips (any dataset); motion transfer
         # across appearances needs the renderer's ground truth (synthetic_actions only).
         with _stage("image-to-video scores"):
             results.update(protocol.image_to_video_results(
-                gan, d, FLAGS.transfer_videos, FLAGS.best_of, FLAGS.seed))
-    record = {"step": step, "source": FLAGS.saved_model or FLAGS.workdir,
+                gan, d, args.transfer_videos, args.best_of, args.seed))
+    record = {"step": step, "source": source.path,
               "protocol": dataclasses.asdict(p), "protocol_key": p.key(),
               "classifier_test_accuracy": clf_meta["test_accuracy"], "results": results}
     if fvd_network is not None:
         with _stage(f"reference FVD, protocol {fvd_protocol.name}"):
-            real = fvd.real_features(fvd_network, d, fvd_protocol, os.path.join(eval_dir, "cache"))
-            value = fvd.frechet_distance(fvd.fake_features(fvd_network, gan, fvd_protocol), real)
-        results["fvd"] = {"mean": value, "std": 0.0, "values": [value],
-                          "experimental_bound": None, "mathematical_bound": 0.0,
-                          "better": "lower"}
-        record["fvd"] = {"value": value, "protocol": dataclasses.asdict(fvd_protocol),
-                         "generator_resolution": d.resolution,
-                         "network": os.path.abspath(FLAGS.fvd_model),
-                         "network_sha256": fvd_network.sha256,
-                         "signature": fvd_network.signature_name,
-                         "network_input_size": fvd_network.size}
-    table = protocol.markdown_table(results)
-    errors.write_text_atomically(os.path.join(eval_dir, "metrics.json"),
-                                 json.dumps(record, indent=2, sort_keys=True))
-    errors.write_text_atomically(os.path.join(eval_dir, "metrics.md"),
-                                 f"Step {step}, classifier real test accuracy "
-                                 f"{clf_meta['test_accuracy']:.3f}\n\n{table}\n")
-    writer = tf.summary.create_file_writer(tensorboard_dir)
-    with writer.as_default(step=step):
-        for name, r in results.items():
-            tf.summary.scalar(f"eval/{name}", r["mean"])
-    print(table)
+            results["fvd"], record["fvd"] = protocol.reference_fvd(
+                fvd_network, fvd_protocol, gan, d, os.path.join(eval_dir, "cache"))
+    print(protocol.write_report(eval_dir, tensorboard_dir, record))
     return 0
 
 

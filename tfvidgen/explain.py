@@ -24,19 +24,16 @@ import os
 import numpy as np
 from absl import flags
 
-from tfvidgen import errors, viz
-
-FLAGS = flags.FLAGS
+from tfvidgen import cli, errors, viz
 
 
 def define_flags() -> None:
     """Defines this entry point's flags (only when run as a program)."""
-    flags.DEFINE_string("workdir", None, "Training workdir with checkpoints.", required=True)
+    cli.define_source_flags(exports=False)
     flags.DEFINE_string("view", None, "saliency_d, gradcam_classifier or a view the model "
                         "declares (a wrong name lists the model's views).", required=True)
     flags.DEFINE_integer("num_videos", 4, "How many videos.", lower_bound=1, upper_bound=64)
-    flags.DEFINE_integer("seed", 0, "Seed of the generated videos (or of the real clips).",
-                         lower_bound=0)
+    cli.define_seed_flag("Seed of the generated videos (or of the real clips)")
     flags.DEFINE_integer("label", None, "Class label for conditional models (default: cycle).")
     flags.DEFINE_bool("real", False, "Explain real training clips instead of generated ones "
                       "(saliency_d, gradcam_classifier).")
@@ -47,10 +44,9 @@ def define_flags() -> None:
     flags.DEFINE_enum("cam", "gradcam", ["gradcam", "scorecam"], "gradcam_classifier method.")
     flags.DEFINE_string("classifier_dir", None, "Evaluation classifier (default: "
                         "<workdir>/eval/classifier, where `tfvidgen.evaluate` trains it).")
-    flags.DEFINE_string("output", "explain.gif", "Output .gif, .mp4 or .png.")
+    cli.define_output_flags("explain.gif")
     flags.DEFINE_bool("tensorboard", False, "Also write the grid to TensorBoard "
                       "(<workdir>/tensorboard/explain).")
-    flags.DEFINE_integer("fps", 4, "Frames per second of GIF/MP4.", lower_bound=1)
     flags.DEFINE_integer("scale", 1, "Enlarge the output by this factor (nearest).",
                          lower_bound=1, upper_bound=16)
 
@@ -65,7 +61,7 @@ def explain(model, config, view: str, num_videos: int, seed: int, labels=None,
     classifier."""
     import tensorflow as tf
 
-    from tfvidgen import explain_lib
+    from tfvidgen import explain_lib, sources
 
     views = explain_lib.available_views(model)
     if view not in views:
@@ -85,7 +81,7 @@ def explain(model, config, view: str, num_videos: int, seed: int, labels=None,
             videos = batch["video"]
             labels = batch["label"] if model.cfg.conditional else None
         else:
-            videos = model.generate(model.sample_inputs(num_videos, seed, labels),
+            videos = model.generate(sources.seeded_inputs(model, num_videos, seed, labels),
                                     training=False)
         log(f"[explain] {view} on {num_videos} {'real' if real else 'generated'} videos")
         if view == "saliency_d":
@@ -98,7 +94,7 @@ def explain(model, config, view: str, num_videos: int, seed: int, labels=None,
                       for head, m in maps.items()}
     else:
         _, fn = model.explain_views()[view]
-        videos, panels = fn(model.sample_inputs(num_videos, seed, labels))
+        videos, panels = fn(sources.seeded_inputs(model, num_videos, seed, labels))
         panels = {name: np.asarray(m, np.float32) for name, m in panels.items()}
     return viz.to_uint8(np.asarray(videos)), panels
 
@@ -122,35 +118,39 @@ def _classifier(directory: str, workdir: str, model):
 @errors.main_guard("explain")
 def main(argv):
     del argv
-    errors.check_output_file("--output", FLAGS.output, viz.VIDEO_SUFFIXES)
+    args = cli.flag_values()
+    from tfvidgen import sources
+    source = sources.source_from(args.workdir, exports=False)
+    cli.check_seed(args.seed)
+    cli.check_output(args.output)
     import keras
 
-    from tfvidgen import explain_lib, sample, workdir as workdir_lib
+    from tfvidgen import explain_lib
 
-    model, config, step = workdir_lib.load_for_inference(FLAGS.workdir)
+    model, config, step = sources.load(source)
     keras.utils.disable_interactive_logging()           # Score-CAM's predict() progress bars
-    labels = sample.labels_for(model.cfg, FLAGS.label, FLAGS.num_videos)
-    videos, panels = explain(model, config, FLAGS.view, FLAGS.num_videos, FLAGS.seed, labels,
-                             FLAGS.real, FLAGS.workdir, FLAGS.classifier_dir, FLAGS.cam,
-                             FLAGS.smooth_samples, FLAGS.smooth_noise)
-    if FLAGS.scale > 1:                  # nearest: each pixel (and map cell) stays a block
-        zoom = lambda a: a.repeat(FLAGS.scale, axis=2).repeat(FLAGS.scale, axis=3)
+    labels = sources.labels_for(model.cfg, args.label, args.num_videos)
+    videos, panels = explain(model, config, args.view, args.num_videos, args.seed, labels,
+                             args.real, args.workdir, args.classifier_dir, args.cam,
+                             args.smooth_samples, args.smooth_noise)
+    if args.scale > 1:                   # nearest: each pixel (and map cell) stays a block
+        zoom = lambda a: a.repeat(args.scale, axis=2).repeat(args.scale, axis=3)
         videos, panels = zoom(videos), {k: zoom(v) for k, v in panels.items()}
-    if FLAGS.output.lower().endswith(".png"):       # rows: frames, then each panel's overlays
-        viz.write_video_grid(FLAGS.output, explain_lib.stacked(videos, panels))
+    if args.output.lower().endswith(".png"):        # rows: frames, then each panel's overlays
+        viz.write_video_grid(args.output, explain_lib.stacked(videos, panels))
     else:                                            # animated: frames | overlays, side by side
-        viz.write_video_grid(FLAGS.output, explain_lib.side_by_side(videos, panels),
-                             fps=FLAGS.fps, columns=1)
-    if FLAGS.tensorboard:
-        _write_tensorboard(explain_lib.stacked(videos, panels), FLAGS.view, step)
-    print(f"wrote {FLAGS.view} of {len(videos)} videos (columns: frames | "
-          f"{' | '.join(panels)}) from {FLAGS.workdir} (step {step}) to {FLAGS.output}")
+        viz.write_video_grid(args.output, explain_lib.side_by_side(videos, panels),
+                             fps=args.fps, columns=1)
+    if args.tensorboard:
+        _write_tensorboard(args.workdir, explain_lib.stacked(videos, panels), args.view, step)
+    print(f"wrote {args.view} of {len(videos)} videos (columns: frames | "
+          f"{' | '.join(panels)}) from {args.workdir} (step {step}) to {args.output}")
     return 0
 
 
-def _write_tensorboard(grid: np.ndarray, view: str, step: int) -> None:
+def _write_tensorboard(workdir: str, grid: np.ndarray, view: str, step: int) -> None:
     import tensorflow as tf
-    writer = tf.summary.create_file_writer(os.path.join(FLAGS.workdir, "tensorboard", "explain"))
+    writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard", "explain"))
     with writer.as_default():
         tf.summary.image(f"explain/{view}", viz.frame_strip_grid(grid)[None], step=step)
     writer.flush()

@@ -1,29 +1,52 @@
-"""What this machine computes fast: oneDNN by default on x86, and the `auto` precision policy.
+"""What this machine computes fast: oneDNN by default on x86, and the `auto` precision policy;
+and how much of TensorFlow's C++ start-up log it shows.
 
 Why oneDNN: TensorFlow turns its oneDNN kernels on by itself only on CPUs with AVX-512
-VNNI/BF16/AMX; elsewhere (e.g. AVX2-only AMD EPYC) its Eigen fallback ran G3AN's training step ~24x
-slower (measured on TF 2.21: 6 s vs 0.25 s per quickstart step). The switch is read when TensorFlow loads, so `tfvidgen/__init__.py` calls
-`default_onednn()` before anything imports TensorFlow; a value the user set always wins.
+VNNI/BF16/AMX; elsewhere (e.g. AVX2-only AMD EPYC) its Eigen fallback ran G3AN's training step
+~24x slower (measured on TF 2.21: 6 s vs 0.25 s per quickstart step). The switch is read when
+TensorFlow loads, so `tfvidgen/__init__.py` calls `default_onednn()` before anything imports
+TensorFlow; a value the user set always wins.
 
 Why `auto`: bfloat16 is native only on x86 CPUs with avx512_bf16/amx_bf16, NVIDIA GPUs of
 compute capability >= 8.0 and TPUs; elsewhere it is emulated (~35-40x slower than float32 on an
 AVX2 CPU). float16 is not chosen by `auto`: the models have not been validated with loss scaling
 in it, so pre-Ampere GPUs get float32 (explicit `mixed_float16` is not offered either).
 
+Why a default TF_CPP_MIN_LOG_LEVEL: TensorFlow's C++ side prints INFO lines on every start-up
+(oneDNN, CPU instructions, "Could not find cuda drivers") and, with the CUDA-enabled
+`tensorflow` package on a machine without an NVIDIA driver, an ERROR `failed call to cuInit`
+that means only "no GPU here". By default tfvidgen hides C++ INFO and WARNING lines (level 2)
+and, on a machine without an NVIDIA driver, C++ ERROR lines too (level 3): there they are that
+start-up noise, and real failures still reach the user as Python exceptions. absl prints the
+lines TensorFlow logs while it loads whatever the level, so the first `import tensorflow` runs
+with stderr filtered by the level (filter_tensorflow_import_log). Python-side warnings and
+tfvidgen's own lines are untouched. A value the user set always wins: TF_CPP_MIN_LOG_LEVEL=0
+shows everything again.
+
 This module does not import TensorFlow at import time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import importlib.abc
+import importlib.util
 import os
 import platform
+import re
 import sys
+import threading
 
-__all__ = ["default_onednn", "onednn_enabled", "onednn_state", "CpuInfo", "cpu_info", "resolve_precision",
-           "describe", "choose_precision", "emulated_bfloat16_warning", "BF16_CPU_FLAGS", "ONEDNN_VAR"]
+__all__ = ["default_onednn", "default_log_level", "filter_tensorflow_import_log",
+           "keeps_cpp_log_line", "onednn_enabled", "onednn_state", "CpuInfo",
+           "cpu_info", "resolve_precision", "describe", "choose_precision",
+           "emulated_bfloat16_warning", "BF16_CPU_FLAGS", "ONEDNN_VAR", "LOG_LEVEL_VAR"]
 
 ONEDNN_VAR = "TF_ENABLE_ONEDNN_OPTS"
+LOG_LEVEL_VAR = "TF_CPP_MIN_LOG_LEVEL"
+#: files present where an NVIDIA driver is (Linux, containers given a GPU, WSL2)
+_NVIDIA_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/dxg")
 #: /proc/cpuinfo flags of x86 CPUs that compute bfloat16 natively.
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 #: flags worth naming in a start-up line or a benchmark header.
@@ -49,6 +72,107 @@ def default_onednn() -> str:
         os.environ[ONEDNN_VAR] = "1"
         _onednn_action = "set"
     return _onednn_action
+
+
+def default_log_level(driver_files=_NVIDIA_DRIVER_FILES) -> str:
+    """Sets TF_CPP_MIN_LOG_LEVEL unless the user set it (see the module docstring): "2" where an
+    NVIDIA driver is present, "3" where none is. Returns the value in effect."""
+    if LOG_LEVEL_VAR not in os.environ:
+        has_driver = any(os.path.exists(path) for path in driver_files)
+        os.environ[LOG_LEVEL_VAR] = "2" if has_driver else "3"
+    return os.environ[LOG_LEVEL_VAR]
+
+
+# A C++ log line: severity, MMDD, time (before absl is set up: 00:00:<epoch seconds>), thread,
+# file:line]; absl's format, TensorFlow's.
+_CPP_LOG_LINE = re.compile(rb"^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\] ")
+_SEVERITY = {b"I": 0, b"W": 1, b"E": 2, b"F": 3}
+_ABSL_PRE_INIT_NOTICE = b"WARNING: All log messages before absl::InitializeLog() is called"
+
+
+def keeps_cpp_log_line(line: bytes, level: int) -> bool:
+    """Whether TF_CPP_MIN_LOG_LEVEL=`level` lets this stderr line through (non-log lines pass)."""
+    if line.startswith(_ABSL_PRE_INIT_NOTICE):
+        return level < 1
+    found = _CPP_LOG_LINE.match(line)
+    return not found or _SEVERITY[found.group(1)] >= min(level, 3)
+
+
+def filter_tensorflow_import_log() -> None:
+    """Makes TF_CPP_MIN_LOG_LEVEL hold for the lines `import tensorflow` prints too.
+
+    The C++ libraries log a few lines while TensorFlow loads, before absl's logging is set up
+    ("oneDNN custom operations are on", "Could not find cuda drivers"); absl prints those
+    whatever the level. While the first `import tensorflow` runs (wherever it happens), stderr
+    goes through a filter that drops the lines below the level; the filter is gone afterwards.
+    """
+    if "tensorflow" in sys.modules or any(isinstance(f, _FilteredTensorflowImport)
+                                          for f in sys.meta_path):
+        return
+    sys.meta_path.insert(0, _FilteredTensorflowImport())
+
+
+class _FilteredTensorflowImport(importlib.abc.MetaPathFinder):
+    """Finds `tensorflow` once, like the import system would, and runs its module code with
+    stderr filtered by keeps_cpp_log_line."""
+
+    def find_spec(self, fullname, path, target=None):
+        del path, target
+        if fullname != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        loader, run = spec.loader, spec.loader.exec_module
+
+        def exec_module(module):
+            del loader.exec_module            # this once; the loader's own method again
+            try:
+                level = int(os.environ.get(LOG_LEVEL_VAR, "0"))
+            except ValueError:
+                level = 0                     # not a number: filter nothing
+            if level <= 0:
+                return run(module)
+            with _filtered_stderr(lambda line: keeps_cpp_log_line(line, level)):
+                run(module)
+
+        loader.exec_module = exec_module
+        return spec
+
+
+@contextlib.contextmanager
+def _filtered_stderr(keep):
+    """File descriptor 2 (C++ writes to it directly) passes through `keep` line by line, live,
+    so a crash's last words still reach the terminal."""
+    try:
+        sys.stderr.flush()
+        original = os.dup(2)
+    except (OSError, ValueError, AttributeError):    # no stderr at all: nothing to filter
+        yield
+        return
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def pump():
+        with os.fdopen(read_end, "rb") as pipe:
+            for line in pipe:
+                if keep(line):
+                    try:
+                        os.write(original, line)
+                    except OSError:           # stderr itself went away: nothing to print to
+                        return
+
+    pumping = threading.Thread(target=pump, name="tfvidgen-stderr-filter", daemon=True)
+    pumping.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(original, 2)                  # closes the pipe's write end: the pump ends
+        pumping.join(timeout=10)
+        os.close(original)
 
 
 def onednn_enabled() -> bool | None:

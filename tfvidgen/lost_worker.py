@@ -5,8 +5,8 @@ receiving its heartbeats and aborts the collectives of every other worker, which
 step with UnavailableError or AbortedError naming the unhealthy task; a worker whose peer's
 connection is reset fails at once the same way. Measured on 2 local workers (2-core AMD EPYC,
 other jobs running): the survivor left 7.5-28 s after a SIGKILL of either the chief or the other
-worker. TensorFlow's heartbeat timeout (10 s by default) plus the step in flight bound it; nothing
-waits forever.
+worker, up to 55 s with other jobs saturating both cores. TensorFlow's heartbeat timeout (10 s by
+default) plus the step in flight bound it; nothing waits forever.
 
 train then prints one line naming the lost task and the last checkpoint, and exits
 LOST_WORKER_EXIT_CODE. Starting every worker again with the same command resumes from that

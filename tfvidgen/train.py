@@ -18,7 +18,7 @@ from tfvidgen import cli, errors
 def main(argv):
     del argv
     config = cli.config_from_flags()
-    if cli.FLAGS.dry_run:
+    if cli.flag_values().dry_run:
         print(config.to_json())
         return 0
     errors.check_output_dir("--workdir", config.runtime.workdir)

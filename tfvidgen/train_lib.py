@@ -31,7 +31,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tfvidgen import callbacks, checkpoints, distribute, errors, hardware, models, preemption
+from tfvidgen import (callbacks, checkpoints, distribute, errors, hardware, models, preemption,
+                      sources)
 from tfvidgen import workdir as workdir_lib
 from tfvidgen.config import Config
 from tfvidgen.data import pipeline
@@ -189,8 +190,10 @@ def run(config: Config, flags_writer=None) -> dict:
         return traced[phases]
 
     writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard")) if chief else None
-    sample_latents = model.sample_inputs(rt.num_sample_videos, _SAMPLE_SEED,
-                                         _sample_labels(info["num_classes"], rt.num_sample_videos))
+    # image-to-video models animate synthetic first frames of the same seeds (sources)
+    sample_latents = sources.seeded_inputs(
+        model, rt.num_sample_videos, _SAMPLE_SEED,
+        _sample_labels(info["num_classes"], rt.num_sample_videos))
     checkpointer = callbacks.Checkpointer(manager, rt.checkpoint_every, model.variables)
     profiler = callbacks.Profiler(os.path.join(workdir, "tensorboard"), rt.profile_steps)
     progress = callbacks.ProgressAndScalars(writer, rt.log_every, train.train_steps,

@@ -140,7 +140,7 @@ def bench_train(seconds: float, precisions: list[str], with_jit: bool) -> list[s
     import keras
     import tensorflow as tf
 
-    from tfvidgen import models
+    from tfvidgen import models, sources
     from tfvidgen.config import Config, DataConfig, TrainConfig
     from tfvidgen.data import pipeline
 
@@ -184,7 +184,7 @@ def bench_train(seconds: float, precisions: list[str], with_jit: bool) -> list[s
                 if paper:
                     labels = (tf.range(batch_size) % 8 if getattr(model.cfg, "conditional", False)
                               else None)
-                    latents = model.sample_inputs(batch_size, 0, labels=labels)
+                    latents = sources.seeded_inputs(model, batch_size, 0, labels)
                     generate = tf.function(lambda z: model.generate(z, training=False))
                     rate = _rate(lambda: generate(latents).numpy(), batch_size, budget)
                     rows.append(f"| sample {name}, {precision} | batch {batch_size} | "
@@ -199,13 +199,13 @@ def bench_serving(seconds: float, workdir: str) -> list[str]:
     """Videos/s of an exported SavedModel's `sample` signature at batch 1 and 16."""
     import tensorflow as tf
 
-    from tfvidgen import export
+    from tfvidgen import export_lib
     from tfvidgen import workdir as workdir_lib
 
     model, config, _ = workdir_lib.load_for_inference(workdir)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        path = export.export_model(model, {}, os.path.join(tmp, config.model))
+        path = export_lib.export_model(model, {}, os.path.join(tmp, config.model))
         loaded = tf.saved_model.load(path)
         sample = loaded.signatures["sample"]
         d = config.data

@@ -7,17 +7,23 @@
   # read from the export's declared inputs (name, shape, role) in --metadata
   python tools/serving_client.py --server=localhost:8500 --protocol=grpc --model_name=g3an \
       --signature=serving_default --seeds=0,1 --metadata=export/g3an/1 --output=served.mp4
+  # videos of another length (models with the variable_length capability)
+  python tools/serving_client.py --model_name=inmodegan --signature=sample_frames \
+      --seeds=0,1 --num_frames=32 --output=long.gif
   # an image-to-video model (Dual-MTGAN): motion transfer and animation of an image
   python tools/serving_client.py --model_name=dual_mtgan --metadata=export/dual_mtgan/1 \
       --signature=transfer --image=face.png --video=smile.mp4 --output=transfer.gif
   python tools/serving_client.py --model_name=dual_mtgan --metadata=export/dual_mtgan/1 \
-      --signature=animate --image=face.png --seeds=0,1,2,3 --num_frames=16 --output=anim.gif
+      --signature=sample_frames --image=face.png --seeds=0,1,2,3 --num_frames=16 \
+      --output=anim.gif
 
 Inputs by role (never by name): latent roles (appearance, motion, noise) are drawn from --seeds
 at their declared shape; label from --label; image and video roles from --image / --video (any
 size: centre-cropped and resized to the model's resolution, as the data pipeline prepares
-videos), sent as floats in [-1, 1] to serving_default/sample and as uint8 to transfer/animate.
-`sample`, `transfer` and `animate` need --metadata only for image/video inputs (their size).
+videos), sent as floats in [-1, 1] to serving_default and as uint8 to sample, sample_frames and
+transfer. `sample`, `sample_frames` and `transfer` need --metadata only for image/video inputs
+(their size); with it, a signature the export's capabilities do not offer (transfer,
+sample_frames) is refused before anything is sent.
 
 Every failure is one line on stderr, `serving_client: error: <what>`, and exit status 2: a bad
 flag value (--seeds, --server, --timeout, --output: checked before anything is sent), a server
@@ -276,13 +282,16 @@ def latent_inputs(seeds: list[int], widths: dict) -> dict:
 
 #: declared roles drawn from a seed (models.base.LATENT_ROLES)
 LATENT_ROLES = ("appearance", "motion", "noise")
-#: signatures taking uint8 images/videos and a seed (image-to-video models)
-MEDIA_SIGNATURES = ("transfer", "animate")
+#: signatures taking images/videos as uint8 (serving_default takes the declared floats)
+MEDIA_SIGNATURES = ("sample", "sample_frames", "transfer")
+#: signature -> the capability (tfvidgen.models.Capabilities, recorded in the export's
+#: metadata) an export needs to offer it
+SIGNATURE_CAPABILITIES = {"sample_frames": "variable_length", "transfer": "transfer"}
 
 
 def read_metadata(path: str) -> dict:
     """What an export declares: {"inputs": {name: {"shape": [None, ...], "dtype", "role"}},
-    "num_frames": clip length or None}. `path` is the SavedModel directory
+    "num_frames": clip length or None, "capabilities": {name: bool} or None (older exports)}. `path` is the SavedModel directory
     (export/<model>/<version>) or its assets.extra/tfvidgen.json."""
     asset = path
     if os.path.isdir(path):
@@ -301,19 +310,19 @@ def read_metadata(path: str) -> dict:
         raise ValueError(f"--metadata={path!r}: no declared inputs with roles (exported by an "
                          f"older tfvidgen: export the workdir again)")
     num_frames = (data.get("config") or {}).get("data", {}).get("num_frames")
-    return {"inputs": latents, "num_frames": num_frames}
+    return {"inputs": latents, "num_frames": num_frames, "capabilities": data.get("capabilities")}
 
 
 def _media_file(role: str, path: str | None, resolution: int, num_frames: int) -> np.ndarray:
     """uint8 [H, W, 3] (image) or [T, H, W, 3] (video) of a file, at the model's size."""
-    from tfvidgen import transfer, viz
+    from tfvidgen import media, viz
     flag = f"--{role}"
     if not path:
         raise ValueError(f"this signature needs {flag} (the model takes a {role} input)")
     if role == "image":
-        data = transfer.load_image(path, resolution, flag)
+        data = media.load_image(path, resolution, flag)
     else:
-        data = transfer.load_video(path, resolution, num_frames, flag)
+        data = media.load_video(path, resolution, num_frames, flag)
     return viz.to_uint8(data)
 
 
@@ -321,15 +330,22 @@ def _request_inputs(signature: str, seeds: str, label, metadata: str | None = No
                     image: str | None = None, video: str | None = None,
                     num_frames: int | None = None) -> dict:
     """The request's inputs, chosen by the roles the export declares (--metadata): latent roles
-    from the seeds (serving_default), a seed per video (sample, animate), image/video files."""
+    from the seeds (serving_default), a seed per video (sample, sample_frames), image/video
+    files."""
     seed_list = parse_seeds(seeds)
     if num_frames is not None and not 1 <= num_frames <= 4096:
         raise ValueError(f"--num_frames={num_frames}: must be in [1, 4096]")
     if label is not None and not 0 <= label <= np.iinfo(np.int32).max:
         raise ValueError(f"--label={label}: must be a non-negative class index")
-    declared = read_metadata(metadata) if metadata else {"inputs": {}, "num_frames": None}
+    declared = read_metadata(metadata) if metadata else {"inputs": {}, "num_frames": None,
+                                                         "capabilities": None}
     roles = {name: v["role"] for name, v in declared["inputs"].items()}
     image_name = next((n for n, r in roles.items() if r == "image"), None)
+    needed = SIGNATURE_CAPABILITIES.get(signature)
+    if needed and declared["capabilities"] is not None \
+            and not declared["capabilities"].get(needed, False):
+        raise ValueError(f"--signature={signature}: the export in --metadata={metadata!r} "
+                         f"does not have the {needed} capability")
     if signature == "serving_default":
         if not metadata:
             raise ValueError("--signature=serving_default needs --metadata=<export directory>: "
@@ -343,14 +359,14 @@ def _request_inputs(signature: str, seeds: str, label, metadata: str | None = No
         inputs = {}
     else:
         inputs = {"seed": np.asarray(seed_list, np.int64)}
-    media = ["image"] if image_name and signature != "transfer" else []
-    if signature in MEDIA_SIGNATURES:
+    media = ["image"] if image_name else []
+    if signature == "transfer":
         if image_name is None:
             raise ValueError(f"--signature={signature} needs --metadata=<export directory> of "
                              f"an image-to-video model (one declaring an image input)")
-        media = ["image", "video"] if signature == "transfer" else ["image"]
-    if signature == "animate" and num_frames is None:
-        raise ValueError("--signature=animate needs --num_frames")
+        media = ["image", "video"]
+    if signature == "sample_frames" and num_frames is None:
+        raise ValueError("--signature=sample_frames needs --num_frames")
     count = 1 if signature == "transfer" else len(seed_list)
     for role in media:
         resolution = declared["inputs"][image_name]["shape"][-2]
@@ -361,7 +377,7 @@ def _request_inputs(signature: str, seeds: str, label, metadata: str | None = No
             from tfvidgen import viz
             data = viz.from_uint8(data)
         inputs[role if signature in MEDIA_SIGNATURES else image_name] = data
-    if signature == "animate":
+    if signature == "sample_frames":
         inputs["num_frames"] = np.asarray(num_frames, np.int32)
     if label is not None:
         inputs["label"] = np.full([count], label, np.int32)
@@ -401,14 +417,15 @@ def define_flags() -> None:
     flags.DEFINE_enum("protocol", "rest", ["rest", "grpc"], "Which API to call.")
     flags.DEFINE_string("model_name", "g3an", "Model name in TF Serving's models.config.")
     flags.DEFINE_enum("signature", "sample",
-                      ["sample", "serving_default", "transfer", "animate"], "Signature to call.")
+                      ["sample", "serving_default", "sample_frames", "transfer"],
+                      "Signature to call.")
     flags.DEFINE_string("seeds", "0,1,2,3", "Comma-separated integer seeds (one video each).")
     flags.DEFINE_integer("label", None, "Class label for conditional models.")
     flags.DEFINE_string("metadata", None, "The exported version directory (or its "
                         "assets.extra/tfvidgen.json): the declared inputs and their roles.")
     flags.DEFINE_string("image", None, "Image file for a model's image input (any size).")
     flags.DEFINE_string("video", None, "Video file for a model's video input (any size).")
-    flags.DEFINE_integer("num_frames", None, "Frames to generate (animate).")
+    flags.DEFINE_integer("num_frames", None, "Frames to generate (sample_frames).")
     flags.DEFINE_float("timeout", 60.0, "Deadline in seconds for the whole call (connect, "
                                         "request, server work, answer).")
     flags.DEFINE_string("output", "served.gif", "Output .gif, .mp4 or .png.")

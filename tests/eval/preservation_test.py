@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from tests.helpers import CLASSIFIER_PROTOCOL as PROTOCOL
-from tfvidgen import viz
+from tfvidgen import models, viz
 from tfvidgen.data import synthetic
 from tfvidgen.eval import protocol
 
@@ -17,6 +17,8 @@ from tfvidgen.eval import protocol
 class RenderingGenerator:
     """latents -> real synthetic_actions clips. swapped: the 'motion' input picks the actor and
     the 'appearance' input the action (a generator that entangles them completely)."""
+
+    CAPABILITIES = models.Capabilities()         # latents alone, the trained length
 
     def __init__(self, swapped: bool = False):
         self.cfg = types.SimpleNamespace(conditional=False)

@@ -75,11 +75,19 @@ def test_evaluate_cli_writes_results_and_repeats_them(trained_workdir, tmp_path)
     model, _, step = train_lib.build_for_inference(str(workdir))
     path = export.export_model(model, {"config": json.loads((workdir / "config.json").read_text()),
                                        "step": step}, str(tmp_path / "g3an"))
-    second = subprocess.run(cmd + [f"--saved_model={path}"], cwd=REPO, capture_output=True,
-                            text=True, timeout=600, env=env)
+    # An export is named instead of the workdir (never beside it); results go beside its
+    # versions, and the workdir's classifier is shared through --classifier_dir.
+    from_export = [c for c in cmd if not c.startswith("--workdir=")] + [
+        f"--saved_model={path}", f"--classifier_dir={workdir / 'eval' / 'classifier'}"]
+    second = subprocess.run(from_export, cwd=REPO, capture_output=True, text=True, timeout=600,
+                            env=env)
     assert second.returncode == 0 and "[classifier] cached" in second.stdout, second.stderr[-2000:]
-    again = json.loads((workdir / "eval" / "metrics.json").read_text())
+    again = json.loads((tmp_path / "g3an" / "eval-1" / "metrics.json").read_text())
     assert again["source"] == path and again["step"] == 3
+    both = subprocess.run(cmd + [f"--saved_model={path}"], cwd=REPO, capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert both.returncode == 2
+    assert "evaluate: error: give exactly one of --workdir or --saved_model" in both.stderr
     for name, result in record["results"].items():
         np.testing.assert_allclose(again["results"][name]["values"], result["values"],
                                    rtol=1e-3, atol=1e-3, err_msg=name)

@@ -394,7 +394,7 @@ def _media_files(directory):
     return str(image), str(video)
 
 
-def test_an_image_and_a_video_are_sent_to_transfer_and_animate(dual_export, tmp_path):
+def test_an_image_and_a_video_are_sent_to_transfer_and_sample_frames(dual_export, tmp_path):
     loaded = tf.saved_model.load(dual_export)
     image, video = _media_files(tmp_path)
     sent = client._request_inputs("transfer", "0", None, metadata=dual_export, image=image,
@@ -404,16 +404,28 @@ def test_an_image_and_a_video_are_sent_to_transfer_and_animate(dual_export, tmp_
     body = json.loads(client.rest_body(sent, "transfer"))           # as TF Serving decodes it
     served = _call(loaded, "transfer", body["inputs"])["video"].numpy()
     assert served.shape == (1, 4, 16, 16, 3)
-    sent = client._request_inputs("animate", "0,1,2", None, metadata=dual_export, image=image,
-                                  num_frames=5)
+    sent = client._request_inputs("sample_frames", "0,1,2", None, metadata=dual_export,
+                                  image=image, num_frames=5)
     assert sent["seed"].tolist() == [0, 1, 2] and sent["image"].shape == (3, 16, 16, 3)
-    request = client.grpc_request(sent, "dual_mtgan", "animate")
+    request = client.grpc_request(sent, "dual_mtgan", "sample_frames")
     decoded = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
-    assert _call(loaded, "animate", decoded)["video"].numpy().shape == (3, 5, 16, 16, 3)
-    # sample: the declared float image in [-1, 1] beside the seeds.
+    assert _call(loaded, "sample_frames", decoded)["video"].numpy().shape == (3, 5, 16, 16, 3)
+    # sample: the image as uint8 beside the seeds, as the export declares it
     sent = client._request_inputs("sample", "0,1", None, metadata=dual_export, image=image)
-    assert sent["image"].dtype == np.float32 and np.abs(sent["image"]).max() <= 1.0
+    assert sent["image"].dtype == np.uint8 and sent["image"].shape == (2, 16, 16, 3)
     assert _call(loaded, "sample", sent)["video"].numpy().shape == (2, 4, 16, 16, 3)
+
+
+def test_signatures_the_exports_capabilities_lack_are_refused_before_sending(exported):  # noqa: F811
+    _, path, _ = exported                   # a G3AN: fixed length, no transfer
+    declared = client.read_metadata(path)["capabilities"]
+    assert declared == {"variable_length": False, "image_input": False, "transfer": False,
+                        "steer": False}
+    for signature, capability in (("sample_frames", "variable_length"),
+                                  ("transfer", "transfer")):
+        with pytest.raises(ValueError, match=f"--signature={signature}: the export in "
+                                             f"--metadata=.* does not have the {capability}"):
+            client._request_inputs(signature, "0", None, metadata=path, num_frames=8)
 
 
 def test_a_file_that_is_not_an_image_is_one_error_naming_image(dual_export, tmp_path, capsys):

@@ -42,12 +42,12 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from tfvidgen import errors, viz
+from tfvidgen import errors, sources, viz
 from tfvidgen.eval import classifier as classifier_lib
 from tfvidgen.eval import metrics
 
 __all__ = ["EvalProtocol", "real_statistics", "evaluate_model", "METRICS", "markdown_table",
-           "image_to_video_results"]
+           "image_to_video_results", "reference_fvd", "write_report"]
 
 METRICS = ("is", "h_y", "h_y_given_v", "fd", "label_accuracy", "appearance_preservation",
            "motion_preservation", "s3",
@@ -165,7 +165,7 @@ def _preservation(gan, clf, p: EvalProtocol, repeat: int, shared_roles: tuple, h
     n = groups * per_group
     labels = tf.constant(np.arange(n) % p.classifier.num_classes, tf.int32) \
         if gan.cfg.conditional else None
-    latents = gan.sample_inputs(n, p.seed + seed_offset + repeat * n, labels)
+    latents = sources.seeded_inputs(gan, n, p.seed + seed_offset + repeat * n, labels)
     index = np.repeat(np.arange(groups) * per_group, per_group)
     latents = {k: tf.gather(v, index) if gan.input_roles().get(k) in shared_roles else v
                for k, v in latents.items()}
@@ -231,8 +231,7 @@ def evaluate_model(gan, clf, p: EvalProtocol, real: dict, wanted=METRICS, log=pr
     for r in range(p.repeats):
         log(f"[evaluate] repeat {r + 1}/{p.repeats}: sampling {p.num_samples} videos")
         labels = np.arange(p.num_samples) % p.classifier.num_classes if conditional else None
-        latents = gan.sample_inputs(p.num_samples, p.seed + r * p.num_samples,
-                                    None if labels is None else tf.constant(labels, tf.int32))
+        latents = sources.seeded_inputs(gan, p.num_samples, p.seed + r * p.num_samples, labels)
         videos = _generate(gan, latents)
         out = classifier_lib.predict(clf, videos)
         for k, v in _classifier_metrics(out, real["a_features"], labels).items():
@@ -253,8 +252,7 @@ def evaluate_model(gan, clf, p: EvalProtocol, real: dict, wanted=METRICS, log=pr
     if "s3" in wanted and conditional:
         log("[evaluate] S3: training a classifier on generated videos")
         labels = np.arange(p.num_samples) % p.classifier.num_classes
-        latents = gan.sample_inputs(p.num_samples, p.seed + 9_000_000,
-                                    tf.constant(labels, tf.int32))
+        latents = sources.seeded_inputs(gan, p.num_samples, p.seed + 9_000_000, labels)
         videos = _generate(gan, latents)
         res = float((classifier_lib.predict(clf, videos)["action"].argmax(1) == labels).mean())
         on_generated = classifier_lib.train_on_arrays(videos, labels, p.classifier, log)
@@ -371,9 +369,8 @@ def image_to_video_results(gan, data, num_videos: int = 64, best_of: int = 25, s
 
     def generate_fn(first_frames, sample, labels=None):
         n = len(first_frames)
-        latents = gan.sample_inputs(n, seed + 1_000 * (sample + 1) * max(1, num_videos),
-                                    None if labels is None else tf.constant(labels, tf.int32))
-        latents["image"] = tf.constant(first_frames)
+        latents = sources.seeded_inputs(gan, n, seed + 1_000 * (sample + 1) * max(1, num_videos),
+                                        labels, images=first_frames)
         return uint8_grid(gan.generate(latents).numpy())
 
     def still(images, videos, *_):
@@ -448,3 +445,37 @@ def markdown_table(results: dict) -> str:
 
 def _fmt(value) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+def reference_fvd(network, fvd_protocol, gan, data, cache_dir: str) -> tuple[dict, dict]:
+    """(results row, metrics.json record) of the reference FVD (tfvidgen.eval.fvd) of `gan`
+    against the real clips of `data` (a DataConfig), with the network spelled out."""
+    from tfvidgen.eval import fvd
+    real = fvd.real_features(network, data, fvd_protocol, cache_dir)
+    value = fvd.frechet_distance(fvd.fake_features(network, gan, fvd_protocol), real)
+    row = {"mean": value, "std": 0.0, "values": [value], "experimental_bound": None,
+           "mathematical_bound": 0.0, "better": "lower"}
+    record = {"value": value, "protocol": dataclasses.asdict(fvd_protocol),
+              "generator_resolution": data.resolution, "network": os.path.abspath(network.path),
+              "network_sha256": network.sha256, "signature": network.signature_name,
+              "network_input_size": network.size}
+    return row, record
+
+
+def write_report(eval_dir: str, tensorboard_dir: str, record: dict) -> str:
+    """Writes record (step, results, classifier accuracy, ...) as eval_dir/metrics.json, the
+    results table as eval_dir/metrics.md and each result's mean as a TensorBoard scalar
+    eval/<name>; returns the table."""
+    results, step = record["results"], record["step"]
+    table = markdown_table(results)
+    errors.write_text_atomically(os.path.join(eval_dir, "metrics.json"),
+                                 json.dumps(record, indent=2, sort_keys=True))
+    errors.write_text_atomically(os.path.join(eval_dir, "metrics.md"),
+                                 f"Step {step}, classifier real test accuracy "
+                                 f"{record['classifier_test_accuracy']:.3f}\n\n{table}\n")
+    writer = tf.summary.create_file_writer(tensorboard_dir)
+    with writer.as_default(step=step):
+        for name, r in results.items():
+            tf.summary.scalar(f"eval/{name}", r["mean"])
+    writer.flush()
+    return table

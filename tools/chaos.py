@@ -12,7 +12,8 @@ SIGTERM (tfvidgen.preemption: a checkpoint at the current step, exit 143), each 
 moment: during start-up (importing, restoring, tracing) or a random time into training.
 
 Writes <out>/reference (the uninterrupted run), <out>/chaos (the interrupted one) and
-<out>/chaos.json (each interruption: signal, delay, exit code, step reached; the comparison).
+<out>/chaos.json (each interruption: signal, delay, exit code, step reached; the step the final
+run resumed from; the comparison).
 Exit 0 when the final weights are identical, 1 when they differ or a run failed.
 """
 
@@ -28,7 +29,10 @@ import sys
 import threading
 import time
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+from tfvidgen import child_env  # noqa: E402  (before TensorFlow: its defaults, quiet start-up)
+
 DEFAULT_FLAGS = ["--model=g3an", "--dataset=synthetic_shapes", "--resolution=16",
                  "--num_frames=4", "--num_videos=64", "--video_length=16", "--batch_size=4",
                  "--model_param=base_channels=4", "--model_param=d_channels=4",
@@ -40,18 +44,14 @@ _IGNORED = ("save_counter", "_CHECKPOINTABLE_OBJECT_GRAPH")     # bookkeeping, n
 __all__ = ["main", "soak", "compare_checkpoints"]
 
 
-def _env() -> dict:
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
-            "PYTHONPATH": os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")]))}
-
-
 def _command(workdir: str, flags: list[str], steps: int) -> list[str]:
     return [sys.executable, "-m", "tfvidgen.train", *flags, f"--train_steps={steps}",
             f"--workdir={workdir}"]
 
 
 def _train(workdir: str, flags: list[str], steps: int) -> subprocess.Popen:
-    return subprocess.Popen(_command(workdir, flags, steps), cwd=REPO, env=_env(),
+    # This directory, not the checkout: a relative --out means the same place to both sides.
+    return subprocess.Popen(_command(workdir, flags, steps), env=child_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -117,7 +117,7 @@ def compare_checkpoints(a_dir: str, b_dir: str) -> dict:
     names_b = {n for n, _ in tf.train.list_variables(b) if not n.startswith(_IGNORED)}
     differing, worst = sorted(names_a ^ names_b), 0.0
     for name in sorted(names_a & names_b):
-        x, y = np.asarray(tf.train.load_variable(a, name)), np.asarray(tf.train.load_variable(b, name))
+        x, y = (np.asarray(tf.train.load_variable(path, name)) for path in (a, b))
         if x.shape != y.shape or not np.array_equal(x, y):
             differing.append(name)
             if x.shape == y.shape and x.dtype.kind in "fiu":
@@ -154,9 +154,11 @@ def soak(out: str, interruptions: int, seed: int, steps: int, flags: list[str],
     code, text = _run_to_end(chaos, flags, steps, timeout)
     if code != 0:
         raise RuntimeError(f"the final run failed (exit {code}):\n{text[-3000:]}")
+    resumed = [ln for ln in text.splitlines() if ln.startswith("resumed from ")]
     comparison = compare_checkpoints(os.path.join(reference, "checkpoints"),
                                      os.path.join(chaos, "checkpoints"))
     result = {"interruptions": events, "steps": steps, "seed": seed, "flags": flags,
+              "final_resumed_from": int(resumed[0].rsplit("at step ", 1)[1]) if resumed else None,
               "seconds": round(time.monotonic() - began, 1), **comparison}
     path = os.path.join(out, "chaos.json")
     with open(path + ".partial", "w") as f:       # complete or absent: renamed when written

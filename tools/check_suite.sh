@@ -19,6 +19,8 @@ run() {
   "$@"
   local status=$?
   echo "== $label: exit $status in $((SECONDS - start)) s"
+  # Exit 5 is pytest's "no tests collected": a failure too, never a pass.
+  [ "$status" -eq 5 ] && echo "== $label: pytest collected no tests" >&2
   [ "$status" -eq 0 ] || failed=1
 }
 run "oneDNN on, --dist loadfile" env TF_ENABLE_ONEDNN_OPTS=1 "$python" -m pytest -q "$@"

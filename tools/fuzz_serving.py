@@ -35,6 +35,8 @@ import numpy as np
 
 __all__ = ["RequestError", "decode_rest", "fuzz_saved_model", "main"]
 
+# tfvidgen.export.ASSET_FILE, spelled out: this tool must not import tfvidgen (see above);
+# tests/tools/fuzz_serving_test.py checks the two agree.
 ASSET_FILE = os.path.join("assets.extra", "tfvidgen.json")
 _VALUE_MUTATIONS = ("nan", "inf", "neg_inf", "huge", "negative", "out_of_range")
 _SHAPE_MUTATIONS = ("missing", "extra", "rank_up", "rank_down", "size")
@@ -116,40 +118,53 @@ def _valid_value(spec: dict, batch: int, rng: np.random.Generator, small_frames:
     return rng.uniform(-bound, bound, size=shape).astype(dtype)
 
 
+def _rank_up(value: np.ndarray) -> np.ndarray:
+    return value[..., None]
+
+
+def _rank_down(value: np.ndarray) -> np.ndarray:
+    if value.ndim > 1:
+        return value[..., 0]
+    # a vector becomes a scalar (an empty one: a zero)
+    return value.reshape(-1)[:1].reshape(()) if value.size else np.zeros((), value.dtype)
+
+
+def _one_element_more(value: np.ndarray) -> np.ndarray:
+    """The last axis one longer (the batch axis of a per-example scalar); a scalar: two values."""
+    if value.ndim == 0:
+        return np.stack([value, value])
+    return np.concatenate([value, np.take(value, [0], axis=-1)], axis=-1)
+
+
+_SHAPE_CHANGES = {"rank_up": _rank_up, "rank_down": _rank_down, "size": _one_element_more}
+
+
+def _bad_value(how: str, value: np.ndarray, spec: dict, bound: float) -> np.ndarray:
+    """`value` with its first element replaced by the `how` value: floats NaN, +-Inf, 1e30, a
+    negative, twice the bound; ints (no NaN or Inf) the dtype's ends, -1, the range's end."""
+    if value.dtype.kind == "f":
+        new = {"nan": np.nan, "inf": np.inf, "neg_inf": -np.inf, "huge": 1e30,
+               "negative": -abs(float(value.reshape(-1)[0])), "out_of_range": 2 * bound}[how]
+    else:
+        info = np.iinfo(value.dtype)
+        high = spec.get("int_range", (None, info.max))[1]
+        new = {"nan": info.max, "inf": info.max, "huge": info.max, "neg_inf": info.min,
+               "negative": max(-1, int(info.min)), "out_of_range": min(high, info.max)}[how]
+    flat = value.reshape(-1).copy()
+    flat[0] = new
+    return flat.reshape(value.shape).astype(value.dtype)
+
+
 def _mutate(arrays: dict, specs: dict, how: str, name: str, bound_of) -> None:
-    value, spec = arrays.get(name), specs.get(name)
+    """Changes the request `arrays` in place by mutation `how` of input `name`."""
     if how == "missing":
         del arrays[name]
     elif how == "extra":
         arrays["unexpected_input"] = np.zeros([1], np.float32)
-    elif how == "rank_up":
-        arrays[name] = value[..., None]
-    elif how == "rank_down":
-        if value.ndim > 1:
-            arrays[name] = value[..., 0]
-        else:                                 # a scalar (of an empty one: a zero)
-            arrays[name] = value.reshape(-1)[:1].reshape(()) if value.size else \
-                np.zeros((), value.dtype)
-    elif how == "size":
-        axis = value.ndim - 1
-        if value.ndim == 0:
-            arrays[name] = np.stack([value, value])
-        else:
-            arrays[name] = np.concatenate([value, np.take(value, [0], axis=axis)], axis=axis)
-    elif value.dtype.kind == "f":
-        flat = value.reshape(-1).copy()
-        flat[0] = {"nan": np.nan, "inf": np.inf, "neg_inf": -np.inf, "huge": 1e30,
-                   "negative": -abs(float(flat[0])),
-                   "out_of_range": 2 * bound_of(spec)}[how]
-        arrays[name] = flat.reshape(value.shape).astype(value.dtype)
+    elif how in _SHAPE_CHANGES:
+        arrays[name] = _SHAPE_CHANGES[how](arrays[name])
     else:
-        info = np.iinfo(value.dtype)
-        high = spec.get("int_range", (None, info.max))[1]
-        flat = value.reshape(-1).copy()
-        flat[0] = {"nan": info.max, "inf": info.max, "huge": info.max, "neg_inf": info.min,
-                   "negative": max(-1, int(info.min)),
-                   "out_of_range": min(high, info.max)}[how]
-        arrays[name] = flat.reshape(value.shape)
+        arrays[name] = _bad_value(how, arrays[name], specs[name], bound_of(specs[name]))
 
 
 def _must_refuse(arrays: dict, specs: dict, max_batch: int, bound_of) -> bool:
@@ -207,6 +222,11 @@ def fuzz_saved_model(path: str, examples: int = 100, seed: int = 0, deadline: fl
         asset = json.load(f)
     max_batch, max_latent = int(asset["max_serving_batch"]), float(asset["max_serving_latent"])
     counts: dict = {}
+    # Every signature is fuzzed: one without a declaration would be an endpoint no test reaches.
+    undeclared = sorted(set(loaded.signatures) - set(asset["endpoints"]))
+    if undeclared:
+        raise AssertionError(f"{path}: signatures {undeclared} have no declaration in "
+                             f"{ASSET_FILE}: their inputs cannot be fuzzed")
 
     def bound_of(spec):
         return float(spec.get("bound", max_latent))

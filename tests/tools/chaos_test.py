@@ -21,6 +21,9 @@ def test_a_short_soak_ends_with_the_uninterrupted_weights(tmp_path):
     preempted = events[2]
     assert preempted["exit_code"] == 143, preempted
     assert preempted["message"].startswith("train: preempted (SIGTERM) at step "), preempted
+    # The preemption saved at the step it names, and the rerun resumed from exactly there.
+    saved = int(preempted["message"].split("at step ")[1].split(":")[0])
+    assert result["final_resumed_from"] == saved == preempted["last_logged_step"]
     assert result["identical"], result["differing"]
     assert result["variables"] > 20 and result["max_abs_difference"] == 0.0
     assert json.loads((tmp_path / "chaos.json").read_text())["identical"]

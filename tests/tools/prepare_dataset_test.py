@@ -74,12 +74,20 @@ def test_class_folders_round_trip(class_folders, tmp_path):
                             videos_per_shard=4)
     assert manifest["class_names"] == ["jump", "run", "wave"]
     assert manifest["num_videos"] == 6 and len(manifest["splits"]["train"]) == 2
-    skipped = {s["file"] for s in manifest["skipped"]}
-    assert "run/v_run_g09_c02.avi" in skipped
-    # The truncated mp4 is either skipped or keeps only the frames that decoded.
-    assert "jump/v_jump_g09_c01.mp4" in skipped or manifest["num_videos"] == 6
+    # The corrupt avi and the mp4 cut to a third (not one frame decodes) are skipped, with why.
+    assert {s["file"] for s in manifest["skipped"]} == {"run/v_run_g09_c02.avi",
+                                                         "jump/v_jump_g09_c01.mp4"}
+    assert all(s["reason"] for s in manifest["skipped"])
     assert not [f for f in os.listdir(out) if f.endswith(".partial")]
-    assert json.load(open(os.path.join(out, "manifest.json")))["num_videos"] == 6
+    # The manifest on disk is the one returned (stamped with the records format), and each shard
+    # holds the records it declares.
+    on_disk = json.load(open(os.path.join(out, "manifest.json")))
+    assert on_disk == {"format": records.FORMAT, **manifest}
+    for shard in manifest["splits"]["train"]:
+        path = os.path.join(out, shard["file"])
+        assert os.path.getsize(path) == shard["bytes"], shard
+        assert sum(1 for _ in tf.data.TFRecordDataset(path)) == shard["count"], shard
+    assert sum(shard["count"] for shard in manifest["splits"]["train"]) == 6
 
     batch = _read_all(out, 6)
     by_source = {}

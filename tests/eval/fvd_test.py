@@ -8,7 +8,7 @@ import scipy.linalg
 import tensorflow as tf
 
 from tests.helpers import tiny_config, tiny_model
-from tfvidgen.eval import fvd
+from tfvidgen.eval import fvd, metrics
 
 
 class _StandIn(tf.Module):
@@ -89,14 +89,14 @@ def test_distance_matches_scipy_and_is_zero_for_the_same_set():
     rng = np.random.default_rng(3)
     a = rng.normal(size=(300, 16))
     b = rng.normal(size=(300, 16)) @ rng.normal(size=(16, 16)) * 0.5 + 1.0
-    np.testing.assert_allclose(fvd.frechet_distance(a, b), _scipy_fd(a, b), rtol=1e-8)
-    assert fvd.frechet_distance(a, a) < 1e-8
+    np.testing.assert_allclose(metrics.frechet_distance_from_features(a, b), _scipy_fd(a, b), rtol=1e-8)
+    assert metrics.frechet_distance_from_features(a, a) < 1e-8
     shuffled = a[rng.permutation(len(a))]
-    assert fvd.frechet_distance(a, shuffled) < 1e-8
+    assert metrics.frechet_distance_from_features(a, shuffled) < 1e-8
     # Two draws of one distribution are far closer than two distributions.
-    assert fvd.frechet_distance(a, rng.normal(size=(300, 16))) < 0.1 * fvd.frechet_distance(a, b)
+    assert metrics.frechet_distance_from_features(a, rng.normal(size=(300, 16))) < 0.1 * metrics.frechet_distance_from_features(a, b)
     with pytest.raises(ValueError, match=r"\[N, D\]"):
-        fvd.frechet_distance(a, b[:, :4])
+        metrics.frechet_distance_from_features(a, b[:, :4])
 
 
 def test_bad_networks_get_one_clear_error(tmp_path):
@@ -143,7 +143,7 @@ def test_generated_clips_run_through_the_same_path(tmp_path):
     real = fvd.real_features(network, tiny_config().data, protocol, str(tmp_path / "c"),
                              log=lambda *_: None)
     assert fake.shape == real.shape == (6, 400)
-    assert fvd.frechet_distance(fake, real) > 0
+    assert metrics.frechet_distance_from_features(fake, real) > 0
     np.testing.assert_allclose(fake, fvd.fake_features(network, model, protocol, 6,
                                                        log=lambda *_: None), atol=1e-5)
     with pytest.raises(ValueError, match="needs clips of 16 frames"):

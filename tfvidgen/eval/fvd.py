@@ -4,7 +4,8 @@ Reference preprocessing and features, exactly: uint8 frames -> float32, every fr
 bilinearly (half-pixel centres, no antialiasing: TF1's resize_bilinear with align_corners=False)
 to the network's input size (224 for I3D Kinetics-400), then scaled to [-1, 1] with
 2 * x / 255 - 1; the features are the network's outputs (I3D's 400 logits), [N, D]; the distance
-is the Frechet distance of Gaussians fitted to the two feature sets, in float64.
+is the Frechet distance of Gaussians fitted to the two feature sets, in float64
+(tfvidgen.eval.metrics.frechet_distance_from_features, the one implementation and its rule).
 
 Named protocols pin everything that changes the number (PROTOCOLS); each result records them
 with the network's sha256. FVDs computed under another protocol, another resizing or another
@@ -21,10 +22,8 @@ import time
 
 import numpy as np
 
-from tfvidgen.eval import metrics
-
 __all__ = ["FVDProtocol", "PROTOCOLS", "protocol_named", "FeatureNetwork", "load_network",
-           "preprocess", "frechet_distance", "real_clip_config", "available_clips", "real_features",
+           "preprocess", "real_clip_config", "available_clips", "real_features",
            "fake_features"]
 
 
@@ -162,9 +161,6 @@ def preprocess(videos_uint8, size: int):
     resized = tf.image.resize(frames, [size, size], method="bilinear", antialias=False)
     return tf.reshape(2.0 * resized / 255.0 - 1.0, [n, t, size, size, c])
 
-
-#: FD of Gaussians fitted to [N, D] features: the one implementation (tfvidgen.eval.metrics)
-frechet_distance = metrics.frechet_distance_from_features
 
 
 def real_clip_config(data, p: FVDProtocol):

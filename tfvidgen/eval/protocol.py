@@ -452,7 +452,7 @@ def reference_fvd(network, fvd_protocol, gan, data, cache_dir: str) -> tuple[dic
     against the real clips of `data` (a DataConfig), with the network spelled out."""
     from tfvidgen.eval import fvd
     real = fvd.real_features(network, data, fvd_protocol, cache_dir)
-    value = fvd.frechet_distance(fvd.fake_features(network, gan, fvd_protocol), real)
+    value = metrics.frechet_distance_from_features(fvd.fake_features(network, gan, fvd_protocol), real)
     row = {"mean": value, "std": 0.0, "values": [value], "experimental_bound": None,
            "mathematical_bound": 0.0, "better": "lower"}
     record = {"value": value, "protocol": dataclasses.asdict(fvd_protocol),

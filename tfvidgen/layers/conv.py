@@ -8,8 +8,8 @@ import tensorflow as tf
 
 from tfvidgen.layers import spectral_norm as sn
 
-__all__ = ["conv_layer", "batch_norm", "lrelu", "ConvBNReLU", "FactorizedTransposedConv3D",
-           "VIDEO_CONVS"]
+__all__ = ["conv_layer", "batch_norm", "lrelu", "lrelu_stack", "ConvBNReLU",
+           "FactorizedTransposedConv3D", "VIDEO_CONVS"]
 
 _PLAIN = {"conv2d": keras.layers.Conv2D, "conv3d": keras.layers.Conv3D,
           "conv1d_t": keras.layers.Conv1DTranspose, "conv2d_t": keras.layers.Conv2DTranspose,
@@ -32,6 +32,17 @@ def conv_layer(kind: str, filters: int, kernel_size, strides=1, padding: str = "
 def lrelu(x):
     """LeakyReLU with slope 0.2, the GAN discriminators' (Keras' LeakyReLU default is 0.3)."""
     return tf.nn.leaky_relu(x, alpha=0.2)
+
+
+def lrelu_stack(x, convs, norms, training=None) -> list:
+    """Encoder/discriminator levels: conv -> BN (where `norms` has one, else None) -> LeakyReLU
+    0.2. Returns every level's activations, the last one the stack's output."""
+    levels = []
+    for layer, norm in zip(convs, norms):
+        x = layer(x)
+        x = lrelu(norm(x, training=training) if norm is not None else x)
+        levels.append(x)
+    return levels
 
 
 def batch_norm(**kwargs) -> keras.layers.BatchNormalization:

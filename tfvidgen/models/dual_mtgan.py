@@ -63,7 +63,10 @@ generalised to any power-of-two resolution >= 8 and any num_frames):
   record has no partner); a plain clip batch is taken as same-clip triples (V_y = V, y = a
   random frame of it), never paired across examples, so N replicas compute what one device
   computes.
-Not built: U-Net skips from E_C into G_I (DRNet / Monkey-Net style; not in the paper).
+- [I] `content_skips` (default off; not in the paper): U-Net skips (DRNet / Monkey-Net style)
+  from E_C's feature maps of the conditioning image (x^1 for V~_x, in both
+  reconstruction_content modes; y for V~_y) into G_I, one per G_I level, the same maps in every
+  frame. Without them, every pixel of the background passes through the content_dim-wide z_c.
 """
 
 from __future__ import annotations
@@ -176,9 +179,12 @@ class DualMTGAN(base.VideoGAN):
     def run_generator(self, generator, inputs, training, num_frames=None):
         """Stochastic mode [P]: image [B, H, W, 3] in [-1, 1] animated with z_motion [B, Zm];
         any num_frames (G_T is an LSTM)."""
-        content = self.content_encoder(inputs["image"], training=training)
+        content, skips = self.content_encoder(inputs["image"], training=training,
+                                              with_features=True)
         return generator({"content": content, "z_motion": inputs["z_motion"],
-                          "label": inputs.get("label")}, training=training, num_frames=num_frames)
+                          "label": inputs.get("label"),
+                          "skips": skips if self.cfg.content_skips else None},
+                         training=training, num_frames=num_frames)
 
     def transfer(self, image, video, labels=None, use_ema: bool = True):
         """Deterministic motion transfer [P]: image [B, H, W, 3] with the motion of video
@@ -225,9 +231,11 @@ class DualMTGAN(base.VideoGAN):
             source, image = triple["source"], triple["image"]
             shape = tf.shape(source)
             frames = tf.reshape(source, tf.concat([[-1], shape[2:]], 0))
-            content_x = tf.reshape(self.content_encoder(frames, training=True),
-                                   [shape[0], shape[1], cfg.content_dim])
-            content_y = self.content_encoder(image, training=True)
+            content_x, features_x = self.content_encoder(frames, training=True,
+                                                         with_features=True)
+            content_x = tf.reshape(content_x, [shape[0], shape[1], cfg.content_dim])
+            content_y, features_y = self.content_encoder(image, training=True,
+                                                         with_features=True)
             mean, log_variance = self.motion_encoder(source, training=True)
             eps = noise.per_example_normal(seeds, _SALT_EPS, cfg.motion_dim)
             z_motion = mean + tf.exp(0.5 * log_variance) * eps
@@ -243,8 +251,14 @@ class DualMTGAN(base.VideoGAN):
             codes_d, codes_s = tf.split(codes, 2)
             content = tf.concat([content_rec, tf.repeat(content_y[:, None], shape[1], axis=1),
                                  tf.repeat(content_y[:, None], shape[1], axis=1)], 0)
+            skips = None
+            if cfg.content_skips:   # from the conditioning image: x^1 for V~_x, y for V~_y
+                skips = []
+                for fx, fy in zip(features_x, features_y):
+                    first = tf.reshape(fx, tf.concat([shape[:2], tf.shape(fx)[1:]], 0))[:, 0]
+                    skips.append(tf.concat([first, fy, fy], 0))
             videos = self.generator.render(content, tf.concat([codes_d, codes_d, codes_s], 0),
-                                           training=True)
+                                           training=True, skips=skips)
             fake_x, fake_yd, fake_ys = tf.split(videos, 3)
             # L_M encodes the fakes in inference mode: E_M's moving statistics (what
             # transfer() encodes with) then come from real videos only.

@@ -27,6 +27,7 @@ class DualMTGANConfig:
     reconstruction_content: str = "per_frame"   # Eq. 3 [P]; "first_frame" [I]
     stochastic_in_gan: bool = True    # V~_ys in the GAN y-terms [I]
     content_tanh: bool = False        # tanh on z_c as in DRNet [I]
+    content_skips: bool = False       # U-Net skips E_C(conditioning image) -> G_I [I], not paper
     motion_cycle: bool = True         # L_M (Eq. 7); False: the paper's "w/o L_M" ablation [P]
     mismatch_pairs: bool = True       # D_I's mismatched real pairs (Eq. 5); False: ablation
     conditional: bool = False

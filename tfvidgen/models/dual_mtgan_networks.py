@@ -25,7 +25,10 @@ class _Configured(configured.ConfiguredModel):
 
 @keras.saving.register_keras_serializable(package="tfvidgen")
 class ContentEncoder(_Configured):
-    """E_C: frames [N, H, W, 3] -> z_c [N, content_dim] (DCGAN encoder)."""
+    """E_C: frames [N, H, W, 3] -> z_c [N, content_dim] (DCGAN encoder); with
+    `with_features=True` also the maps G_I reads when `content_skips` is on, finest first: the
+    frames themselves, then each conv level's activations ([N, H/2, W/2, C0], ..., [N, 4, 4,
+    C_last])."""
 
     def __init__(self, cfg: DualMTGANConfig, **kwargs):
         super().__init__(**kwargs)
@@ -37,13 +40,11 @@ class ContentEncoder(_Configured):
         self.head = keras.layers.Conv2D(cfg.content_dim, 4, padding="valid", dtype="float32",
                                         kernel_initializer=_init(), name="head")
 
-    def call(self, frames, training=None):
-        h = frames
-        for layer, norm in zip(self.convs, self.norms):
-            h = layer(h)
-            h = conv.lrelu(norm(h, training=training) if norm is not None else h)
-        z = tf.reshape(self.head(h), [-1, self.cfg.content_dim])
-        return tf.tanh(z) if self.cfg.content_tanh else z
+    def call(self, frames, training=None, with_features=False):
+        levels = conv.lrelu_stack(frames, self.convs, self.norms, training)
+        z = tf.reshape(self.head(levels[-1]), [-1, self.cfg.content_dim])
+        z = tf.tanh(z) if self.cfg.content_tanh else z
+        return (z, [frames, *levels]) if with_features else z
 
 
 @keras.saving.register_keras_serializable(package="tfvidgen")
@@ -72,19 +73,18 @@ class MotionEncoder(_Configured):
                                                name="log_variance")
 
     def call(self, videos, training=None):
-        h = videos
-        for layer, norm in zip(self.convs, self.norms):
-            h = layer(h)
-            h = conv.lrelu(norm(h, training=training) if norm is not None else h)
+        h = conv.lrelu_stack(videos, self.convs, self.norms, training)[-1]
         pooled = tf.reduce_mean(h, axis=[1, 2, 3])
         return self.mean(pooled), self.log_variance(pooled)
 
 
 @keras.saving.register_keras_serializable(package="tfvidgen")
 class DualMTGANGenerator(_Configured):
-    """G_T + G_I: {content [B, C] or [B, T, C], z_motion [B, Zm](, label [B])} -> video
+    """G_T + G_I: {content [B, C] or [B, T, C], z_motion [B, Zm](, label [B])(, skips)} -> video
     [B, T, H, W, 3] in [-1, 1]; T = `num_frames` (default cfg.num_frames; any count: G_T is an
-    LSTM)."""
+    LSTM). With `content_skips`, `skips` are E_C's feature maps of the conditioning image
+    (ContentEncoder(with_features=True)), each concatenated to the G_I feature map of its size
+    in every frame (U-Net style)."""
 
     def __init__(self, cfg: DualMTGANConfig, **kwargs):
         super().__init__(**kwargs)
@@ -96,9 +96,18 @@ class DualMTGANGenerator(_Configured):
         self.ups = [conv.ConvBNReLU("conv2d_t", c, 4, 1 if i == 0 else 2,
                                     "valid" if i == 0 else "same", name=f"g_i_up{i}")
                     for i, c in enumerate(channels)]
-        self.to_rgb = keras.layers.Conv2DTranspose(3, 4, strides=2, padding="same",
-                                                   dtype="float32", kernel_initializer=_init(),
-                                                   name="g_i_to_rgb")
+        if cfg.content_skips:
+            # The U-Net's top level: up to full resolution, concatenate the image itself, then
+            # a 3x3 conv to RGB (so the image's pixels need not pass through any upsampling).
+            self.ups.append(conv.ConvBNReLU("conv2d_t", cfg.base_channels, 4, 2, "same",
+                                            name=f"g_i_up{len(channels)}"))
+            self.to_rgb = keras.layers.Conv2D(3, 3, padding="same", dtype="float32",
+                                              kernel_initializer=_init(), name="g_i_to_rgb")
+        else:
+            self.to_rgb = keras.layers.Conv2DTranspose(3, 4, strides=2, padding="same",
+                                                       dtype="float32",
+                                                       kernel_initializer=_init(),
+                                                       name="g_i_to_rgb")
 
     def motion_codes(self, z_motion, labels=None, num_frames=None):
         """G_T: z_M [B, Zm] (+ labels) -> z_m^t [B, T, frame_motion_dim]."""
@@ -112,23 +121,34 @@ class DualMTGANGenerator(_Configured):
         steps = tf.repeat(z[:, None, :], frames, axis=1)    # z_M at every step [I]
         return self.frame_motion(self.lstm(steps))
 
-    def render(self, content, frame_motion, training=None):
-        """G_I per frame: content [B, C] or [B, T, C], z_m^t [B, T, M] -> [B, T, H, W, 3]."""
+    def render(self, content, frame_motion, training=None, skips=None):
+        """G_I per frame: content [B, C] or [B, T, C], z_m^t [B, T, M] -> [B, T, H, W, 3].
+
+        skips (content_skips only): each example's conditioning image and E_C's maps of it,
+        finest first, as ContentEncoder(with_features=True) returns them."""
         batch, frames = tf.shape(frame_motion)[0], tf.shape(frame_motion)[1]
         content = tf.cast(content, frame_motion.dtype)
         if content.shape.rank == 2:
             content = tf.repeat(content[:, None, :], frames, axis=1)
+        if self.cfg.content_skips and skips is None:
+            raise ValueError("Dual-MTGAN with content_skips: G_I needs the conditioning "
+                             "image's E_C feature maps (skips); none were given")
         codes = tf.concat([content, frame_motion], axis=-1)
         h = tf.reshape(codes, [-1, 1, 1, codes.shape[-1]])
-        for layer in self.ups:
+        for i, layer in enumerate(self.ups):
             h = layer(h, training=training)
+            if self.cfg.content_skips:      # G_I's level i has the size of skip L-i
+                skip = tf.cast(skips[len(self.ups) - 1 - i], h.dtype)
+                skip = tf.repeat(skip, frames, axis=0)          # [B*T, h, w, C], example-major
+                h = tf.concat([h, skip], axis=-1)
         images = tf.tanh(self.to_rgb(h))
         size = self.cfg.resolution
         return tf.reshape(images, [batch, frames, size, size, 3])
 
     def call(self, inputs, training=None, num_frames=None):
         codes = self.motion_codes(inputs["z_motion"], inputs.get("label"), num_frames)
-        return self.render(inputs["content"], codes, training=training)
+        return self.render(inputs["content"], codes, training=training,
+                           skips=inputs.get("skips"))
 
 
 class _SNDiscriminator(_Configured):

@@ -25,6 +25,12 @@ def _xavier():
     return keras.initializers.VarianceScaling(2.0, "fan_avg", "uniform")
 
 
+def _gaussian_head(dim: int) -> tuple:
+    """The (mu, logvar) Dense pair of a VAE encoder, float32 (the KL and the sampling)."""
+    return tuple(keras.layers.Dense(dim, dtype="float32", kernel_initializer=_xavier(), name=name)
+                 for name in ("mu", "logvar"))
+
+
 def _with_label(x, labels, cfg):
     if not cfg.conditional:
         return x
@@ -54,10 +60,7 @@ class ContentEncoder(keras.layers.Layer):
                       for i, (c, s) in enumerate(plan)]
         self.fc = keras.layers.Dense(32 * g, activation="relu", kernel_initializer=_xavier(),
                                      name="fc")
-        self.mu = keras.layers.Dense(cfg.content_dim, dtype="float32",
-                                     kernel_initializer=_xavier(), name="mu")
-        self.logvar = keras.layers.Dense(cfg.content_dim, dtype="float32",
-                                         kernel_initializer=_xavier(), name="logvar")
+        self.mu, self.logvar = _gaussian_head(cfg.content_dim)
 
     def call(self, frames, labels=None, training=None):
         h = frames
@@ -90,10 +93,7 @@ class MotionEncoder(keras.layers.Layer):
         self.fc = keras.layers.Dense(32 * w, use_bias=False, kernel_initializer=_xavier(),
                                      name="fc")
         self.fc_norm = conv.batch_norm(name="fc_bn")
-        self.mu = keras.layers.Dense(cfg.motion_dim, dtype="float32",
-                                     kernel_initializer=_xavier(), name="mu")
-        self.logvar = keras.layers.Dense(cfg.motion_dim, dtype="float32",
-                                         kernel_initializer=_xavier(), name="logvar")
+        self.mu, self.logvar = _gaussian_head(cfg.motion_dim)
 
     def call(self, diffs, labels=None, training=None):
         h = diffs
@@ -383,10 +383,7 @@ class ImageDiscriminator(configured.ConfiguredModel):
                                         kernel_initializer=_xavier(), name="head")
 
     def call(self, frames, training=None):
-        h = frames
-        for layer, norm in zip(self.convs, self.norms):
-            h = layer(h)
-            h = conv.lrelu(norm(h, training=training) if norm is not None else h)
+        h = conv.lrelu_stack(frames, self.convs, self.norms, training)[-1]
         return self.head(h)[..., 0]
 
 

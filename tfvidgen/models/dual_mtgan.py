@@ -64,9 +64,10 @@ generalised to any power-of-two resolution >= 8 and any num_frames):
   random frame of it), never paired across examples, so N replicas compute what one device
   computes.
 - [I] `content_skips` (default off; not in the paper): U-Net skips (DRNet / Monkey-Net style)
-  from E_C's feature maps of the conditioning image (x^1 for V~_x, in both
-  reconstruction_content modes; y for V~_y) into G_I, one per G_I level, the same maps in every
-  frame. Without them, every pixel of the background passes through the content_dim-wide z_c.
+  from the conditioning image (x^1 for V~_x, in both reconstruction_content modes; y for V~_y)
+  into G_I: E_C's map of each size and, at full resolution, the image itself, the same in every
+  frame (G_I gets one more upsampling level and a 3x3 conv to RGB). Without them, every pixel
+  of the background passes through the content_dim-wide z_c.
 """
 
 from __future__ import annotations

@@ -82,7 +82,7 @@ class MotionEncoder(_Configured):
 class DualMTGANGenerator(_Configured):
     """G_T + G_I: {content [B, C] or [B, T, C], z_motion [B, Zm](, label [B])(, skips)} -> video
     [B, T, H, W, 3] in [-1, 1]; T = `num_frames` (default cfg.num_frames; any count: G_T is an
-    LSTM). With `content_skips`, `skips` are E_C's feature maps of the conditioning image
+    LSTM). With `content_skips`, `skips` are the conditioning image and E_C's maps of it
     (ContentEncoder(with_features=True)), each concatenated to the G_I feature map of its size
     in every frame (U-Net style)."""
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import tensorflow as tf
 
 __all__ = ["bce", "bce_discriminator_loss", "nonsaturating_generator_loss",
-           "hinge_discriminator_loss", "hinge_generator_loss", "r1_penalty", "gaussian_kl"]
+           "hinge_discriminator_loss", "hinge_generator_loss", "r1_penalty", "gaussian_kl",
+           "classification_loss"]
 
 
 def _f32(x):
@@ -35,6 +36,13 @@ def bce_discriminator_loss(real_logits, fake_logits):
 def nonsaturating_generator_loss(fake_logits):
     """Non-saturating G loss: -log sigmoid(D(fake))."""
     return bce(fake_logits, 1.0)
+
+
+def classification_loss(class_logits, labels):
+    """Mean softmax cross-entropy of class logits [B, K] against integer labels [B] (an AC-GAN
+    auxiliary classifier's loss, Odena et al. 2017)."""
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.cast(labels, tf.int32), logits=_f32(class_logits)))
 
 
 def hinge_discriminator_loss(real_logits, fake_logits):

@@ -79,7 +79,7 @@ def test_hinge_losses_by_hand(monkeypatch):
 
     def logits(videos, seeds, salt, labels, **mode):
         calls.append(mode)
-        return (real_v, real_i) if videos is batch["video"] else (fake_v, fake_i)
+        return (real_v, real_i, None) if videos is batch["video"] else (fake_v, fake_i, None)
 
     monkeypatch.setattr(model, "_logits", logits)
     d_total, d_logs = model.discriminator_losses(batch, {})
@@ -90,6 +90,43 @@ def test_hinge_losses_by_hand(monkeypatch):
     g_total, _ = model.generator_losses(batch, {})
     np.testing.assert_allclose(float(g_total), -np.mean(fake_v) - np.mean(fake_i), rtol=1e-6)
     assert calls[-1] == {"training": False, "batch_stats": True}
+
+
+def test_auxiliary_classifier_losses_by_hand_and_its_weights_learn(monkeypatch):
+    config = _conditional(aux_classifier_weight=0.5)
+    model = tiny_model(config)
+    batch = _batch(config)
+    k = model.cfg.num_classes
+    logits_v, logits_i = tf.constant([0.5, -2.0, 1.5, 0.0]), tf.constant([0.3] * 8)
+    classes = tf.random.stateless_normal([4, k], [3, 4])
+
+    def ce(class_logits, labels):
+        p = tf.nn.softmax(class_logits).numpy()
+        return -np.mean(np.log(p[np.arange(len(labels)), np.asarray(labels)]))
+
+    monkeypatch.setattr(model, "_logits", lambda *a, **kw: (logits_v, logits_i, classes))
+    hinge = lambda r, f: np.mean(np.maximum(0, 1 - r)) + np.mean(np.maximum(0, 1 + f))
+    d_total, d_logs = model.discriminator_losses(batch, {})
+    real_ce = ce(classes, batch["label"].numpy())                 # D learns from real labels
+    np.testing.assert_allclose(float(d_logs["d_aux_class"]), real_ce, rtol=1e-5)
+    np.testing.assert_allclose(float(d_total), hinge(logits_v, logits_v)
+                               + hinge(logits_i, logits_i) + 0.5 * real_ce, rtol=1e-5)
+    g_total, g_logs = model.generator_losses(batch, {})
+    requested = model.fake_latents(batch["seed"], mvt_tsa._SALT_G_Z,
+                                   mvt_tsa._SALT_G_LABEL)["label"].numpy()
+    fake_ce = ce(classes, requested)                              # G: the requested class
+    np.testing.assert_allclose(float(g_logs["g_aux_class"]), fake_ce, rtol=1e-5)
+    np.testing.assert_allclose(float(g_total), -np.mean(logits_v) - np.mean(logits_i)
+                               + 0.5 * fake_ce, rtol=1e-5)
+    monkeypatch.undo()
+
+    classifier = model.video_discriminator.head.classifier
+    before = classifier.kernel.numpy().copy()
+    logs = model.train_step(batch)
+    assert {"d_aux_class", "g_aux_class"} <= set(logs)
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    assert not np.array_equal(before, classifier.kernel.numpy())
+    assert tiny_model(_conditional()).video_discriminator.head.classifier is None   # paper: none
 
 
 def test_each_discriminator_step_reads_its_own_real_batch(monkeypatch):
@@ -262,6 +299,10 @@ def test_invalid_params_name_the_flag():
         tiny_model(tiny_config("mvt_tsa", temporal_blocks=5))
     with pytest.raises(ValueError, match="conditional=true"):
         tiny_model(_conditional(), num_classes=1)
+    with pytest.raises(ValueError, match="aux_classifier_weight=-1"):
+        tiny_model(_conditional(aux_classifier_weight=-1.0))
+    with pytest.raises(ValueError, match="aux_classifier_weight > 0 needs conditional=true"):
+        tiny_model(tiny_config("mvt_tsa", conditional=False, aux_classifier_weight=1.0))
     with pytest.raises(ValueError, match="--resolution=40"):
         mvt_tsa.MVTConfig(resolution=40, conditional=False).validate()
     assert mvt_tsa.MVTConfig(resolution=96, conditional=False).validate().num_blocks == 5      # 3x3 start (paper)

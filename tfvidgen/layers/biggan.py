@@ -196,17 +196,24 @@ class DiscriminatorBlock(keras.layers.Layer):
 @keras.saving.register_keras_serializable(package="tfvidgen")
 class ProjectionHead(keras.layers.Layer):
     """features [N, ..., C] (+ labels [N]) -> logits float32 [N]:
-    h = sum over every axis but N and C of ReLU(features); linear(h) + <embed(y), h>."""
+    h = sum over every axis but N and C of ReLU(features); linear(h) + <embed(y), h>.
 
-    def __init__(self, channels: int, num_classes: int = 0, relu: bool = True, **kwargs):
+    auxiliary_classes K > 0 adds an AC-GAN classifier (Odena et al. 2017) on the same h:
+    call(..., with_classes=True) returns (logits [N], class logits [N, K])."""
+
+    def __init__(self, channels: int, num_classes: int = 0, relu: bool = True,
+                 auxiliary_classes: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.channels, self.num_classes, self.relu = channels, num_classes, relu
+        self.auxiliary_classes = auxiliary_classes
         self.linear = sn.SNDense(1, name="linear", dtype="float32")
         self.embed = (SNEmbedding(num_classes, channels, name="embed", dtype="float32")
                       if num_classes else None)
+        self.classifier = (sn.SNDense(auxiliary_classes, name="classifier", dtype="float32")
+                           if auxiliary_classes else None)
         self.built = True       # sublayers build on their first call (no symbolic build trace)
 
-    def call(self, features, labels=None, training=None):
+    def call(self, features, labels=None, training=None, with_classes=False):
         h = tf.cast(features, tf.float32)
         if self.relu:
             h = tf.nn.relu(h)
@@ -214,8 +221,13 @@ class ProjectionHead(keras.layers.Layer):
         logits = tf.reshape(self.linear(h, training=training), [-1])
         if self.embed is not None:
             logits += tf.reduce_sum(self.embed(labels, training=training) * h, axis=-1)
-        return logits
+        if not with_classes:
+            return logits
+        if self.classifier is None:
+            raise ValueError(f"{self.name}: with_classes=True needs auxiliary_classes > 0")
+        return logits, self.classifier(h, training=training)
 
     def get_config(self):
         return {**super().get_config(), "channels": self.channels,
-                "num_classes": self.num_classes, "relu": self.relu}
+                "num_classes": self.num_classes, "relu": self.relu,
+                "auxiliary_classes": self.auxiliary_classes}

@@ -35,7 +35,8 @@ def define_flags() -> None:
     flags.DEFINE_integer("num_samples", 256, "Generated videos per repeat.", lower_bound=2)
     flags.DEFINE_integer("repeats", 3, "Independent sample sets.", lower_bound=1)
     flags.DEFINE_list("metrics", ["is", "h_y", "h_y_given_v", "fd", "label_accuracy",
-                                  "appearance_preservation", "motion_preservation"],
+                                  "appearance_preservation", "motion_preservation",
+                                  "label_effect"],
                       "Metrics to compute.")
     flags.DEFINE_string("classifier_dir", None, "Cache of the evaluation classifier.")
     flags.DEFINE_integer("classifier_steps", 400, "Training steps of a new classifier.",

@@ -253,7 +253,8 @@ def _metrics_record(study: Study, job: Job) -> dict | None:
             want["num_samples"], want["repeats"], want["seed"]):
         return None
     # Metrics that only some models get may be absent; every other requested one must be there.
-    optional = {"label_accuracy", "appearance_preservation", "motion_preservation", "s3"}
+    optional = {"label_accuracy", "appearance_preservation", "motion_preservation",
+                "label_effect", "s3"}
     if not set(want.get("metrics", ())) - optional <= set(record["results"]):
         return None
     return record

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tests.helpers import CLASSIFIER_PROTOCOL as PROTOCOL
 from tests.helpers import eval_config, eval_gan
@@ -144,6 +145,29 @@ def test_s3_for_a_conditional_model(trained, tmp_path):
     # An untrained generator is far below the real bound on S3 and label accuracy.
     assert results["s3"]["mean"] < 0.8 and results["label_accuracy"]["mean"] < 0.8
     assert "| s3 |" in protocol.markdown_table(results)
+
+
+def test_label_effect_is_zero_for_a_generator_that_ignores_its_label(trained, tmp_path):
+    import dataclasses
+    _, clf, meta = trained
+    gan = eval_gan(conditional=True)
+    quick = dataclasses.replace(PROTOCOL, steps=60)
+    p = protocol.EvalProtocol(32, 2, 0, quick, meta["weights_sha256"])
+    real = protocol.real_statistics(p, clf, str(tmp_path))
+    results = protocol.evaluate_model(gan, clf, p, real, ["label_effect"], log=lambda *_: None)
+    effect = results["label_effect"]
+    # An untrained conditional G3AN: the label enters G_T only, so it moves a video less than
+    # redrawn latents do, but it moves it.
+    assert len(effect["values"]) == 2 and 0 < effect["mean"] < 1
+    assert effect["experimental_bound"] is None and effect["mathematical_bound"] is None
+    generate = gan.generate
+    gan.generate = lambda latents, **kw: generate(
+        {**latents, "label": tf.zeros_like(latents["label"])}, **kw)
+    ignored = protocol.evaluate_model(gan, clf, p, real, ["label_effect"], log=lambda *_: None)
+    assert ignored["label_effect"]["values"] == [0.0, 0.0]
+    unconditional = protocol.evaluate_model(eval_gan(), clf, p, real, ["label_effect"],
+                                            log=lambda *_: None)
+    assert "label_effect" not in unconditional
 
 
 def _tiny_records(path, count=3, size=16, length=6):

@@ -17,6 +17,11 @@ Metrics (natural log):
                          the renderer's true factors: real clips sharing actor and background
                          (motion varied), or sharing action and every motion factor (actor and
                          background varied), scored by the same classifier.
+  label_effect           conditional models: how far a new label moves a video, as a share of how
+                         far new latents move it: mean |G(z, y') - G(z, y)| / mean |G(z', y) -
+                         G(z, y)| over one set (y' another class, z' every other input redrawn).
+                         0: the label is ignored. A diagnostic with no real-data bound (real
+                         videos have no z to hold).
   s3                     MVT's S3 = sqrt((SeR/ReR)(ReS/ReR)), conditional models only: SeR = real
                          test accuracy of a fresh classifier trained on generated videos with
                          their requested labels, ReS = real classifier on those videos, ReR =
@@ -50,10 +55,10 @@ __all__ = ["EvalProtocol", "real_statistics", "evaluate_model", "METRICS", "mark
            "image_to_video_results", "reference_fvd", "write_report"]
 
 METRICS = ("is", "h_y", "h_y_given_v", "fd", "label_accuracy", "appearance_preservation",
-           "motion_preservation", "s3",
+           "motion_preservation", "label_effect", "s3",
            "fd_external")
 _BETTER = {"is": "higher", "h_y": "higher", "h_y_given_v": "lower", "fd": "lower",
-           "label_accuracy": "higher", "appearance_preservation": "higher", "motion_preservation": "higher", "s3": "higher", "fd_external": "lower"}
+           "label_accuracy": "higher", "appearance_preservation": "higher", "motion_preservation": "higher", "label_effect": "higher", "s3": "higher", "fd_external": "lower"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,6 +189,20 @@ def _motion_preservation(gan, clf, p: EvalProtocol, repeat: int) -> float:
     return _preservation(gan, clf, p, repeat, _MOTION_ROLES, "action", 8_000_000)
 
 
+def _label_effect(gan, p: EvalProtocol, repeat: int) -> float:
+    """mean |G(z, y') - G(z, y)| / mean |G(z', y) - G(z, y)| (see the module docstring)."""
+    n, k = p.num_samples, p.classifier.num_classes
+    labels = np.arange(n) % k
+    other_labels = (labels + 1 + (np.arange(n) // k) % (k - 1)) % k      # never the same class
+    seed = p.seed + 5_000_000 + repeat * 2 * n
+    latents = sources.seeded_inputs(gan, n, seed, labels)
+    videos = _generate(gan, latents)
+    label_input = next(k for k, role in gan.input_roles().items() if role == "label")
+    relabelled = _generate(gan, {**latents, label_input: tf.constant(other_labels, tf.int32)})
+    redrawn = _generate(gan, sources.seeded_inputs(gan, n, seed + n, labels))
+    return float(np.abs(relabelled - videos).mean() / max(np.abs(redrawn - videos).mean(), 1e-12))
+
+
 def _has_motion_input(gan) -> bool:
     return any(role in ("motion", "video") for role in gan.input_roles().values())
 
@@ -249,6 +268,9 @@ def evaluate_model(gan, clf, p: EvalProtocol, real: dict, wanted=METRICS, log=pr
                 f"varied appearance)")
             per_repeat.setdefault("motion_preservation", []).append(
                 _motion_preservation(gan, clf, p, r))
+    if "label_effect" in wanted and conditional:
+        for r in range(p.repeats):
+            per_repeat.setdefault("label_effect", []).append(_label_effect(gan, p, r))
     if "s3" in wanted and conditional:
         log("[evaluate] S3: training a classifier on generated videos")
         labels = np.arange(p.num_samples) % p.classifier.num_classes
@@ -271,7 +293,7 @@ def evaluate_model(gan, clf, p: EvalProtocol, real: dict, wanted=METRICS, log=pr
     k = p.classifier.num_classes
     mathematical = {"is": float(k), "h_y": math.log(k), "h_y_given_v": 0.0, "fd": 0.0,
                     "label_accuracy": 1.0, "appearance_preservation": 1.0,
-                    "motion_preservation": 1.0, "fd_external": 0.0,
+                    "motion_preservation": 1.0, "fd_external": 0.0, "label_effect": None,
                     "s3": None}
     results = {}
     for name, values in per_repeat.items():

@@ -54,7 +54,8 @@ predicts the class from its pooled features (an SN-linear to K logits, AC-GAN, O
 G adds w * CE(D_Video's class of its fakes, the requested label). Why: with projection alone,
 D's label term stays small next to its real/fake term at this scale (trained quickstart: 0.13
 logit between a real video's true and a wrong label against a 3.8 real-fake gap on D_Image), and
-a label changed G's videos by 0.02 where z changed them by 0.30 (mean |difference| on [-1, 1]).
+a new label moved G's videos by 6% of what new latents did (evaluate's label_effect 0.061). At
+this scale it did not help (tfvidgen/models/RESULTS.md): w = 5 makes the label matter as textures.
 Motion constraint (MVT-MC) [P]: `motion_weight` alpha > 0 adds alpha * (1 - L_M) to G's loss,
 L_M the mean cosine similarity between the flattened optical flows of generated and real videos
 over the (fake, real) pairs with the same label. Flow: tfvidgen.layers.flow.horn_schunck

@@ -142,14 +142,6 @@ def _score(clf, videos, real_features) -> dict:
             "is": metrics.inception_score(out["action"])}
 
 
-def _save_strip(videos, path: str) -> None:
-    from PIL import Image
-    strip = viz.to_uint8(videos[:8])                          # [8, T, H, W, 3]
-    n, t, h, w, _ = strip.shape
-    grid = strip.transpose(0, 2, 1, 3, 4).reshape(n * h, t * w, 3)
-    Image.fromarray(grid).resize((t * w * 2, n * h * 2), Image.NEAREST).save(path)
-
-
 @errors.main_guard("reference_gan")
 def main(argv):
     del argv
@@ -221,7 +213,7 @@ def main(argv):
     with errors.atomic_output(os.path.join(out, "result.json"), ".partial.json") as tmp:
         with open(tmp, "w") as f:
             json.dump(result, f, indent=2)
-    _save_strip(sets[0], os.path.join(out, "samples.png"))
+    viz.write_video_grid(os.path.join(out, "samples.png"), viz.to_uint8(sets[0][:8]))
     print(f"reference_gan: FD {result['fd']['mean']:.1f} +- {result['fd']['std']:.1f}, "
           f"IS {result['is']['mean']:.2f} +- {result['is']['std']:.2f} (real: FD "
           f"{result['real_fd']:.1f}, IS {result['real_is']:.2f}) -> {out}", flush=True)

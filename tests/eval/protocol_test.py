@@ -129,13 +129,17 @@ def test_external_feature_model_gives_fd_external(trained, tmp_path):
         raise AssertionError("expected FileNotFoundError")
 
 
-def test_s3_for_a_conditional_model(trained, tmp_path):
+def _conditional_setup(trained, tmp_path, repeats: int):
+    """(untrained conditional G3AN, classifier, 32-video protocol, real statistics)."""
     import dataclasses
     _, clf, meta = trained
-    gan = eval_gan(conditional=True)
     quick = dataclasses.replace(PROTOCOL, steps=60)
-    p = protocol.EvalProtocol(32, 1, 0, quick, meta["weights_sha256"])
-    real = protocol.real_statistics(p, clf, str(tmp_path))
+    p = protocol.EvalProtocol(32, repeats, 0, quick, meta["weights_sha256"])
+    return eval_gan(conditional=True), clf, p, protocol.real_statistics(p, clf, str(tmp_path))
+
+
+def test_s3_for_a_conditional_model(trained, tmp_path):
+    gan, clf, p, real = _conditional_setup(trained, tmp_path, repeats=1)
     results = protocol.evaluate_model(gan, clf, p, real, ["label_accuracy", "s3"],
                                       log=lambda *_: None)
     parts = results["s3"]["parts"]
@@ -148,12 +152,7 @@ def test_s3_for_a_conditional_model(trained, tmp_path):
 
 
 def test_label_effect_is_zero_for_a_generator_that_ignores_its_label(trained, tmp_path):
-    import dataclasses
-    _, clf, meta = trained
-    gan = eval_gan(conditional=True)
-    quick = dataclasses.replace(PROTOCOL, steps=60)
-    p = protocol.EvalProtocol(32, 2, 0, quick, meta["weights_sha256"])
-    real = protocol.real_statistics(p, clf, str(tmp_path))
+    gan, clf, p, real = _conditional_setup(trained, tmp_path, repeats=2)
     results = protocol.evaluate_model(gan, clf, p, real, ["label_effect"], log=lambda *_: None)
     effect = results["label_effect"]
     # An untrained conditional G3AN: the label enters G_T only, so it moves a video less than

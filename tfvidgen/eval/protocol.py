@@ -197,7 +197,7 @@ def _label_effect(gan, p: EvalProtocol, repeat: int) -> float:
     seed = p.seed + 5_000_000 + repeat * 2 * n
     latents = sources.seeded_inputs(gan, n, seed, labels)
     videos = _generate(gan, latents)
-    label_input = next(k for k, role in gan.input_roles().items() if role == "label")
+    label_input = next(name for name, role in gan.input_roles().items() if role == "label")
     relabelled = _generate(gan, {**latents, label_input: tf.constant(other_labels, tf.int32)})
     redrawn = _generate(gan, sources.seeded_inputs(gan, n, seed + n, labels))
     return float(np.abs(relabelled - videos).mean() / max(np.abs(redrawn - videos).mean(), 1e-12))
@@ -268,8 +268,7 @@ def evaluate_model(gan, clf, p: EvalProtocol, real: dict, wanted=METRICS, log=pr
                 f"varied appearance)")
             per_repeat.setdefault("motion_preservation", []).append(
                 _motion_preservation(gan, clf, p, r))
-    if "label_effect" in wanted and conditional:
-        for r in range(p.repeats):
+        if "label_effect" in wanted and conditional:
             per_repeat.setdefault("label_effect", []).append(_label_effect(gan, p, r))
     if "s3" in wanted and conditional:
         log("[evaluate] S3: training a classifier on generated videos")

@@ -2,7 +2,8 @@
 
   python tools/benchmark.py --what=data          # renderer and input pipeline throughput
   python tools/benchmark.py --what=train         # train-step throughput: precision x jit_compile
-  python tools/benchmark.py --what=serving --workdir=runs/quickstart   # exported SavedModel
+  python tools/benchmark.py --what=serving       # each model's export, in plain TensorFlow
+  python tools/benchmark.py --what=serving --workdir=runs/quickstart   # trained workdirs
   python tools/benchmark.py --what=eval          # evaluation classifier and optical flow
   python tools/benchmark.py --what=fvd           # reference-FVD path on an I3D-shaped stand-in
   python tools/benchmark.py --what=adaptive_conv # TwoStreamVAN's fusion op vs kernel size and scale
@@ -28,8 +29,12 @@ from absl import app, flags  # noqa: E402
 _WHAT = flags.DEFINE_multi_enum("what", ["data"], ["data", "train", "serving", "eval", "fvd",
                                                "adaptive_conv"],
                                 "What to measure.")
-_WORKDIR = flags.DEFINE_string("workdir", "runs/quickstart",
-                               "Trained workdir whose export --what=serving measures.")
+_WORKDIR = flags.DEFINE_multi_string("workdir", [], "--what=serving: trained workdirs whose "
+                                     "exports to measure (repeatable or comma-separated); "
+                                     "default: each model's quickstart config, untrained.")
+_SERVING_CALLS = flags.DEFINE_integer("serving_calls", 200, "--what=serving: timed batch-1 calls "
+                                      "for p50/p99 (at least; more while under --seconds).",
+                                      lower_bound=1)
 _SECONDS = flags.DEFINE_float("seconds", 10.0, "Minimum measuring time per row.")
 _PRECISION = flags.DEFINE_list("precision", ["auto"], "Keras policies for --what=train: auto (this "
                                "machine's choice), float32, mixed_bfloat16.")
@@ -195,25 +200,189 @@ def bench_train(seconds: float, precisions: list[str], with_jit: bool) -> list[s
     return rows
 
 
-def bench_serving(seconds: float, workdir: str) -> list[str]:
-    """Videos/s of an exported SavedModel's `sample` signature at batch 1 and 16."""
+#: the configs whose models --what=serving exports untrained (G3AN's quickstart is quickstart.cfg)
+SERVING_CONFIGS = {"g3an": "quickstart", "inmodegan": "inmodegan_quickstart",
+                   "mvt_tsa": "mvt_tsa_quickstart", "twostreamvan": "twostreamvan_quickstart",
+                   "dual_mtgan": "dual_mtgan_quickstart"}
+SERVING_HEADER = ("| export, timed in a process with TensorFlow only | batch 1 latency | batch 16 "
+                  "throughput | peak RSS of that process |\n|---|---|---|---|")
+#: seconds a serving child may take before its row reports a timeout
+SERVING_TIMEOUT = 1800
+
+
+def _serving_child(repo: str, path: str, calls: int, seconds: float, batch: int) -> None:
+    """Times one export as its users run it; executed from its source in a fresh interpreter
+    (serving_child_command), so it imports only TensorFlow, NumPy and tools/fuzz_serving.py
+    (itself free of tfvidgen), never tfvidgen: a user's server has none.
+
+    The endpoint is `transfer` where the export declares one (Dual-MTGAN: what its users call),
+    else `sample`; its inputs are valid values of the declared inputs in the export's
+    assets.extra metadata (fuzz_serving's generator). Latency: batch 1, 3 warm-up calls, then at
+    least `calls` calls (more while under `seconds`), each until its outputs are NumPy arrays.
+    Throughput: batch `batch` (at most max_serving_batch), for at least `seconds`. Prints one
+    JSON line; peak RSS is the child's own (VmHWM), loading included."""
+    import json
+    import os
+    import resource
+    import sys
+    import time
+
+    if "tfvidgen" in sys.modules:        # raised, not `assert`ed: holds under python -O too
+        raise AssertionError("the serving child must run without tfvidgen")
+    sys.path.insert(0, repo)
+    from tools.fuzz_serving import ASSET_FILE, _valid_value
+
+    with open(os.path.join(path, ASSET_FILE)) as f:      # before TensorFlow: fails fast
+        meta = json.load(f)
+    endpoint = "transfer" if "transfer" in meta["endpoints"] else "sample"
+    specs = meta["endpoints"][endpoint]
+    batch = min(batch, int(meta["max_serving_batch"]))
+
+    import numpy as np
     import tensorflow as tf
 
-    from tfvidgen import export_lib
-    from tfvidgen import workdir as workdir_lib
+    signature = tf.saved_model.load(path).signatures[endpoint]
+    rng = np.random.default_rng(0)
 
-    model, config, _ = workdir_lib.load_for_inference(workdir)
+    def inputs(n):
+        return {s["name"]: tf.constant(_valid_value(s, n, rng, False), dtype=s["dtype"])
+                for s in specs}
+
+    def call(tensors):
+        return {k: v.numpy() for k, v in signature(**tensors).items()}
+
+    one = inputs(1)
+    for _ in range(3):
+        video = call(one)["video"]
+    times, start = [], time.perf_counter()
+    while len(times) < calls or time.perf_counter() - start < seconds:
+        t0 = time.perf_counter()
+        call(one)
+        times.append(time.perf_counter() - t0)
+    many = inputs(batch)
+    call(many)
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds or done < 3:
+        call(many)
+        done += 1
+    rate = done * batch / (time.perf_counter() - start)
+    if "tfvidgen" in sys.modules:
+        raise AssertionError("loading or calling the export imported tfvidgen")
+    try:        # this process's own peak: ru_maxrss keeps the parent's across fork and exec
+        with open("/proc/self/status") as f:
+            peak_mb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({
+        "endpoint": endpoint, "video": list(video.shape[1:]), "calls": len(times),
+        "p50_ms": float(np.percentile(times, 50) * 1e3),
+        "p99_ms": float(np.percentile(times, 99) * 1e3), "batch": batch,
+        "videos_per_s": rate, "peak_rss_mb": peak_mb,
+        "tfvidgen_imported": "tfvidgen" in sys.modules}))
+
+
+def serving_child_command(path: str, calls: int, seconds: float, batch: int = 16) -> list:
+    """`python -c <_serving_child's source>` timing the export at `path` (see _serving_child)."""
+    import inspect
+    repo = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+    args = (repo, os.path.abspath(path), int(calls), float(seconds), int(batch))
+    code = f"{inspect.getsource(_serving_child)}\n_serving_child(*{args!r})\n"
+    return [sys.executable, "-c", code]
+
+
+def time_export(path: str, calls: int, seconds: float, batch: int = 16,
+                timeout: float = SERVING_TIMEOUT) -> dict:
+    """The serving child's measurements of the export at `path` (see _serving_child).
+
+    The child inherits this environment (oneDNN and log level as the machine line reports them)
+    but not PYTHONPATH, and runs from a temporary directory, so nothing of tfvidgen is on its
+    path but the editable install, which it must not import.
+
+    Raises:
+      RuntimeError: the child failed or timed out; the message is its error.
+    """
+    import json
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    with tempfile.TemporaryDirectory() as cwd:
+        try:
+            out = subprocess.run(serving_child_command(path, calls, seconds, batch), cwd=cwd,
+                                 env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"no answer within {timeout:g} s") from None
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    if out.returncode != 0 or not lines:
+        errors = [line.strip() for line in out.stderr.splitlines() if line.strip()]
+        raise RuntimeError(errors[-1] if errors else f"exit status {out.returncode}")
+    return json.loads(lines[-1])
+
+
+def _markdown_cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")[:300]
+
+
+def serving_row(model: str, note: str, path: str | None, calls: int, seconds: float,
+                error: str | None = None) -> str:
+    """The markdown row of `model`'s export at `path` timed by a serving child (`note`: what was
+    exported); an error row (the child's error, or `error`) instead of raising."""
+    if error is None:
+        try:
+            m = time_export(path, calls, seconds)
+        except (RuntimeError, OSError, ValueError) as e:
+            error = str(e)
+    if error is not None:
+        return f"| serving {model} ({note}) | error: {_markdown_cell(error)} | | |"
+    t, h, w, _ = m["video"]
+    return (f"| serving {model} `{m['endpoint']}` ({h}x{w}x{t}, {note}) | batch 1: p50 "
+            f"{m['p50_ms']:.1f} ms, p99 {m['p99_ms']:.1f} ms ({m['calls']} calls) | batch "
+            f"{m['batch']}: {m['videos_per_s']:.1f} videos/s | {m['peak_rss_mb']:.0f} MB |")
+
+
+def bench_serving(seconds: float, workdirs: list[str], calls: int = 200) -> list[str]:
+    """Latency, throughput and memory of the exports as their users run them: each export timed
+    by a fresh process with TensorFlow and NumPy only (_serving_child). Without `workdirs`, every
+    model of SERVING_CONFIGS is built with untrained weights (speed does not depend on their
+    values) and exported; with them, each workdir's latest checkpoint is. A model or workdir that
+    fails to build, export or run gives an error row; the others still run."""
+    import gc
+    import json
+
+    import keras
+
+    from tfvidgen import export_lib, models
+    from tfvidgen import workdir as workdir_lib
+    from tfvidgen.config import Config, DataConfig
+    from tfvidgen.data import pipeline
+
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        path = export_lib.export_model(model, {}, os.path.join(tmp, config.model))
-        loaded = tf.saved_model.load(path)
-        sample = loaded.signatures["sample"]
-        d = config.data
-        for batch in (1, 16):
-            seeds = tf.range(batch, dtype=tf.int64)
-            rate = _rate(lambda: sample(seed=seeds)["video"].numpy(), batch, seconds)
-            rows.append(f"| SavedModel `sample`, {config.model} {d.resolution}x{d.resolution}x"
-                        f"{d.num_frames} ({workdir}) | batch {batch} | {rate:.1f} videos/s |")
+        for i, source in enumerate(workdirs or SERVING_CONFIGS):
+            model_name, note = ("?", source) if workdirs else \
+                (source, f"untrained weights, configs/{SERVING_CONFIGS[source]}.cfg")
+            try:
+                if workdirs:
+                    model, config, step = workdir_lib.load_for_inference(source)
+                    model_name = config.model
+                    metadata = {"config": json.loads(config.to_json()), "step": step,
+                                "workdir": os.path.abspath(source)}
+                else:
+                    key, res, frames, params, *_ = _config_setup(SERVING_CONFIGS[source])
+                    keras.mixed_precision.set_global_policy("float32")  # as load_for_inference
+                    config = Config(model=key, model_params=params,
+                                    data=DataConfig(resolution=res, num_frames=frames)).validate()
+                    model = models.build(config, pipeline.dataset_info(config.data)["num_classes"],
+                                         training=False)
+                    metadata = {"config": json.loads(config.to_json()), "step": 0}
+                path = export_lib.export_model(model, metadata, os.path.join(tmp, str(i)))
+                del model
+                gc.collect()
+            except Exception as e:       # noqa: BLE001  one row per source, whatever failed
+                rows.append(serving_row(model_name, note, None, calls, seconds,
+                                        error=f"{type(e).__name__}: {e}"))
+            else:
+                rows.append(serving_row(model_name, note, path, calls, seconds))
+            print(rows[-1], file=sys.stderr, flush=True)
     return rows
 
 
@@ -365,16 +534,14 @@ def main(argv):
     precisions = [hardware.resolve_precision(p) for p in _PRECISION.value]
     print(f"# {hardware.describe(_PRECISION.value[0], precisions[0])}")
     print(f"# numpy {np.__version__}")
-    print("| what | shape | throughput |")
-    print("|---|---|---|")
+    if set(_WHAT.value) - {"serving"}:
+        print("| what | shape | throughput |")
+        print("|---|---|---|")
     if "data" in _WHAT.value:
         for row in bench_data(_SECONDS.value):
             print(row, flush=True)
     if "train" in _WHAT.value:
         for row in bench_train(_SECONDS.value, precisions, _JIT.value):
-            print(row, flush=True)
-    if "serving" in _WHAT.value:
-        for row in bench_serving(_SECONDS.value, _WORKDIR.value):
             print(row, flush=True)
     if "eval" in _WHAT.value:
         for row in bench_eval(_SECONDS.value):
@@ -384,6 +551,11 @@ def main(argv):
             print(row, flush=True)
     if "adaptive_conv" in _WHAT.value:
         for row in bench_adaptive_conv(_SECONDS.value):
+            print(row, flush=True)
+    if "serving" in _WHAT.value:              # last: a table of its own (four columns)
+        print(("\n" if set(_WHAT.value) - {"serving"} else "") + SERVING_HEADER, flush=True)
+        workdirs = [w for text in _WORKDIR.value for w in text.split(",") if w]
+        for row in bench_serving(_SECONDS.value, workdirs, _SERVING_CALLS.value):
             print(row, flush=True)
     print(f"# peak RSS {_peak_rss_mb():.0f} MB")
 

@@ -512,3 +512,37 @@ def test_scheduled_sampling_draws_once_per_step_for_the_whole_batch(monkeypatch)
         model.step.assign(step)
         many.append(model._teacher_draws(3, 0.5).numpy())
     assert 0.35 < np.mean(many) < 0.65
+
+
+@pytest.mark.parametrize("clip_feedback", [False, True])
+def test_clip_feedback_keeps_the_frames_fed_back_in_range_in_training_and_sampling(
+        monkeypatch, clip_feedback):
+    """clip_feedback: a predicted frame beyond [-1, 1] (here shifted by +3) reaches the
+    content encoder (and the frame difference) clipped. Off (the code), it is fed back as it is:
+    the runaway seen in the quickstart's -M runs."""
+    config = tiny_config("twostreamvan", schedule_start=0, schedule_end=1,
+                         clip_feedback=clip_feedback)
+    model = tiny_model(config)
+    model.step.assign(5)                                  # teacher forcing over: eps = 0
+    g = model.generator
+    next_frame, content_mean = g.next_frame, g.content_mean
+    seen = []
+    monkeypatch.setattr(g, "next_frame", lambda *a, **k: (lambda f, m: (f + 3.0, m))(
+        *next_frame(*a, **k)))
+
+    def spy(frames, *args, **kwargs):
+        seen.append(float(tf.reduce_max(tf.abs(frames))))
+        return content_mean(frames, *args, **kwargs)
+    monkeypatch.setattr(g, "content_mean", spy)
+    logs = model.train_step(_batch(config), ("video_encoder",))
+    assert float(logs["teacher_probability"]) == 0.0 and len(seen) >= 3
+    trained, seen[:] = list(seen), []
+    latents = model.sample_inputs(2, 0)
+    g.rollout(latents["z_content"], None, lambda i: latents["z_motion"][:, i],
+              latents["z_motion"].shape[1])
+    for fed in (trained, seen):
+        assert fed[0] <= 1.0                             # G_c's own frame, tanh-bounded
+        if clip_feedback:
+            assert max(fed) <= 1.0, fed
+        else:
+            assert max(fed[1:]) > 1.5, fed

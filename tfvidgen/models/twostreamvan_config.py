@@ -64,6 +64,10 @@ class TwoStreamVANConfig:
     equilibrium_pred_margin: float = 0.4
     code_difference: bool = False      # [C] (x_{t-1} - x_t)/2 real, x^_{t-1} - x^_t generated
     warmup_frames: int = 2             # generated then dropped at test time [P]
+    clip_feedback: bool = False        # [I] a generated frame fed back into the rollout (content
+                                       # encoder, frame difference) is clipped to [-1, 1], the
+                                       # range of real frames and of the output; the code feeds
+                                       # back the unnormalised RGB fusion, which can run away
     resolution: int = 64
     num_frames: int = 10
     num_classes: int = 1

@@ -288,6 +288,13 @@ class MotionGenerator(keras.layers.Layer):
         return self.kernels(e_m, inputs["hidden"], training)
 
 
+def feedback_frame(frame, cfg):
+    """The generated frame as the rollout's next steps see it (clip_feedback [I]): clipped to
+    [-1, 1] so that a fusion output beyond the real range cannot feed on itself; the losses and
+    D still see the frame unclipped, so their gradients keep pulling it back."""
+    return tf.clip_by_value(frame, -1.0, 1.0) if cfg.clip_feedback else frame
+
+
 def frame_difference(previous, current, cfg, generated: bool):
     """Paper: x_t - x_{t-1}; code: (x_{t-1} - x_t) / 2 for real, x^_{t-1} - x^_t generated [C]."""
     if not cfg.code_difference:
@@ -350,7 +357,7 @@ class TwoStreamVANGenerator(configured.ConfiguredModel):
             h = tf.where(has_history, advanced_h, h)
             frame, _ = self.next_frame(z_prev, (c, h), motion_at(t - 1), labels, training)
             frame = _f32(frame)
-            return t + 1, frame, previous, c, h, frames.write(t, frame)
+            return t + 1, feedback_frame(frame, self.cfg), previous, c, h, frames.write(t, frame)
 
         *_, frames = tf.while_loop(lambda t, *_: t <= steps, body,
                                    (tf.constant(1), first, first, c, h, frames))

@@ -13,7 +13,7 @@ from tfvidgen.layers import noise
 from tfvidgen.models.twostreamvan_config import (NUM_FUSION_SCALES, SALT_FRAME,
                                                  SALT_POSTERIOR_C, SALT_POSTERIOR_M,
                                                  SALT_PRED_T, SALT_PRIOR_C, SALT_PRIOR_M)
-from tfvidgen.models.twostreamvan_networks import frame_difference
+from tfvidgen.models.twostreamvan_networks import feedback_frame, frame_difference
 
 __all__ = ["TwoStreamVANTasks"]
 
@@ -214,18 +214,20 @@ class TwoStreamVANTasks:
         steps = gt["mu_m"].shape[1]
         first = _f32(g.content_frame(gt["mu_c"][:, 0], labels, True)[0])
         frames, state, scale = [first], mg.initial_state(tf.shape(first)[0]), 0.0
+        fed = [first]          # what the next steps see: the frames, clipped if clip_feedback
         for t in range(1, steps + 1):
             use_content, use_history = teacher[t - 1][:, 0], teacher[t - 1][:, 1]
-            z_gen = g.content_mean(frames[t - 1], labels, True)
+            z_gen = g.content_mean(fed[t - 1], labels, True)
             z_prev = tf.where(use_content[:, None], gt["mu_c"][:, t - 1], z_gen)
             if t >= 2:
-                generated = frame_difference(frames[t - 2], frames[t - 1], self.cfg, True)
+                generated = frame_difference(fed[t - 2], fed[t - 1], self.cfg, True)
                 gen_map = self.motion_encoder(generated, labels, training=True)[0]
                 history = tf.where(use_history[:, None, None, None],
                                    tf.cast(gt["diff_map"][:, t - 2], gen_map.dtype), gen_map)
                 state = mg.advance(state, history)
             frame, maps = g.next_frame(z_prev, state, eps_at(t - 1), labels, True)
             frames.append(_f32(frame))
+            fed.append(feedback_frame(frames[-1], self.cfg))
             scale += self._scale_loss([m[:scored] for m in maps],
                                       [m[:scored, t] for m in gt["maps"]])
         return tf.stack(frames, 1), scale

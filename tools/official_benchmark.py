@@ -1,11 +1,20 @@
 r"""Times tfvidgen against the official PyTorch codes of G3AN, TwoStreamVAN and MVT-TSA in one run,
 on this machine, under one protocol, and writes one markdown table (official s | tfvidgen s and
-the ratio official/ours, per precision | peak RSS | other processes' CPU load).
+the ratio official/ours, per precision | peak RSS | other processes' CPU load), and a second one:
+our distance to the machine's limit (dense-math FLOPs per second against this machine's measured
+matmul / Conv3D peak).
 
   python tools/official_benchmark.py --references=DIR \
       --torch_python=/path/to/torch/venv/bin/python \
-      [--rows=g3an_fsa,g3an,twostreamvan,mvt_tsa] [--precision=auto,float32] \
-      [--warmup=1 --iters=3] [--out=FILE.md --json=FILE.json]
+      [--rows=g3an_fsa,g3an,twostreamvan,mvt_tsa] [--tasks=train,sample] \
+      [--precision=auto,float32] [--warmup=1 --iters=3] [--out=FILE.md --json=FILE.json]
+
+A full run takes on the order of an hour on 2 cores. Short runs: the command above (--references,
+--torch_python) with e.g. the following, a few minutes each (the peak, under a minute, is part of
+every run):
+  --rows=g3an --tasks=train --precision=float32 --iters=1      # G3AN F-SA off: training only
+  --rows=twostreamvan --tasks=pred                             # one TwoStreamVAN task
+  --rows=g3an_fsa,mvt_tsa --tasks=sample --quiet_wait=60       # sampling of two rows
 
 Why one command: timings from different days, machines or loads cannot be compared; here both
 sides run in the same run, one measurement after the other (never two at once), each in its own
@@ -15,7 +24,9 @@ CPU other processes used while it measured.
 
 Rows (the same configuration on both sides):
   g3an_fsa, g3an  G3AN paper configuration, F-SA on / off: 64x64x16, z_a 128, z_m 10, ch 64,
-                  batch 16: a training iteration and sampling one batch of 16.
+                  batch 16, with the official code's (2+1)D D_V on our side too
+                  (video_discriminator=2+1, not our default, the paper's 3D D_V): a training
+                  iteration and sampling one batch of 16.
   twostreamvan    TwoStreamVAN, the official Weizmann configuration (configs/twostreamvan_
                   weizmann.cfg, 10 classes), batch 16: one row per training task (official
                   recons / pred / video = our content / pred / video phase tuples) and sampling.
@@ -29,7 +40,19 @@ configuration, random in-memory data, `model.train_step(batch, phases)` traced w
 `model.generate(latents, training=False)` traced for sampling; once per --precision (`auto` as
 tfvidgen.hardware.resolve_precision resolves it; two values resolving to the same policy share one
 measurement). Both: median of --iters after --warmup iterations (our first call traces), --threads
-threads (torch.set_num_threads; TF intra- and inter-op threads; OMP/MKL).
+threads (torch.set_num_threads; TF intra- and inter-op threads; OMP/MKL). --tasks keeps only
+some measurements: train, sample (every row's), or recons, pred, video (TwoStreamVAN's train
+measurements).
+
+Distance to the machine's limit: before the rows (after the quiet wait, in its own child, the
+rows' thread count) the peak child times a float32 matmul (2048^3) and a Conv3D typical of these
+models ([16, 8, 32, 32, 128] -> 128 channels, 3x3x3) forward, and the same in bfloat16 where the
+CPU has it natively (tfvidgen.hardware) or a column runs mixed_bfloat16: GFLOP/s each. Every
+tfvidgen measurement counts the dense-math FLOPs (conv + matmul, forward and backward) of its
+traced function from the graph (dense_flops: 2 x MACs of convs, their backprops and matmuls from
+static shapes; elementwise ops, pruned ops and while-loop bodies not counted: sampling through a
+rollout loop is not counted) and reports FLOPs / its median time as a share of the Conv3D peak of
+its precision. Goal: at least 70% on the conv-heavy steps.
 
 Getting the official codes (plain source trees, nothing of theirs is copied into this
 repository; they are imported at run time, unmodified):
@@ -53,7 +76,7 @@ Output: markdown to --out (default stdout), the raw records (every iteration tim
 measurement, ETA) go to stderr. A failed or timed-out (--timeout) child shows its error in its
 row and the run goes on. Exit 2 with one `official_benchmark: error:` line for a bad flag or input
 (a missing references directory or tree, a torch Python that cannot import torch, an unknown
-row), before anything is measured. A full run takes on the order of an hour on 2 cores.
+row or task), before anything is measured.
 """
 
 from __future__ import annotations
@@ -80,8 +103,9 @@ import tfvidgen  # noqa: E402  (oneDNN default before TensorFlow loads)
 from tfvidgen import errors  # noqa: E402
 from tools import official_reference as reference  # noqa: E402
 
-__all__ = ["ROWS", "Row", "Measurement", "plan", "check_request", "tfvidgen_setup",
-           "measure_tfvidgen", "render_report", "main"]
+__all__ = ["ROWS", "TASKS", "Row", "Measurement", "plan", "check_request", "tfvidgen_setup",
+           "dense_flops", "prepare_tfvidgen", "count_flops", "measure_tfvidgen", "measure_peak",
+           "render_report", "main"]
 
 CMD = "official_benchmark"
 PRECISIONS = ("auto", "float32", "mixed_bfloat16")
@@ -100,16 +124,20 @@ class Row:
 
 
 ROWS = {
-    "g3an_fsa": Row("G3AN paper (64x64x16, z_a 128, z_m 10, ch 64), F-SA on", "g3an-project",
-                    "wyhsirius/g3an-project", "g3an_fsa", 16, ("g3an", 64, 16, {}), 1),
-    "g3an": Row("G3AN paper (64x64x16, z_a 128, z_m 10, ch 64), F-SA off", "g3an-project",
-                "wyhsirius/g3an-project", "g3an", 16, ("g3an", 64, 16, {"attention": False}), 1),
+    "g3an_fsa": Row("G3AN paper (64x64x16, z_a 128, z_m 10, ch 64, the code's (2+1)D D_V), "
+                    "F-SA on", "g3an-project", "wyhsirius/g3an-project", "g3an_fsa", 16,
+                    ("g3an", 64, 16, {"video_discriminator": "2+1"}), 1),
+    "g3an": Row("G3AN paper (64x64x16, z_a 128, z_m 10, ch 64, the code's (2+1)D D_V), F-SA off",
+                "g3an-project", "wyhsirius/g3an-project", "g3an", 16,
+                ("g3an", 64, 16, {"attention": False, "video_discriminator": "2+1"}), 1),
     "twostreamvan": Row("TwoStreamVAN Weizmann (64x64x10, 10 classes)", "TwoStreamVAN",
                         "sunxm2357/TwoStreamVAN", "twostreamvan", 16, "twostreamvan_weizmann",
                         10, reference.TSVAN_TASKS),
     "mvt_tsa": Row("MVT-TSA (128x128x16, ch 64, 101 classes)", "tsb-gan",
                    "amunozgarza/tsb-gan", "mvt_tsa", 2, "mvt_tsa_ucf128", 101),
 }
+#: --tasks values: a phase of every row, or one official TwoStreamVAN training task
+TASKS = ("train", "sample") + reference.TSVAN_TASKS
 #: official TwoStreamVAN task -> our curriculum task, the prefix of its phase names
 OUR_TASK = {"recons": "content", "pred": "pred", "video": "video"}
 #: rough seconds per iteration on 2 AVX2 EPYC cores, (official, tfvidgen): the ETA only
@@ -137,13 +165,17 @@ class Measurement:
         return f"{row.title}: train iteration"
 
 
-def plan(rows) -> list[Measurement]:
-    """The measurements of `rows`, in order: each training task, then sampling."""
+def plan(rows, tasks=None) -> list[Measurement]:
+    """The measurements of `rows`, in order: each training task, then sampling; with `tasks`
+    (TASKS names) only those whose phase (train, sample) or TwoStreamVAN task (recons, pred,
+    video) is among them."""
     out = []
     for key in rows:
-        tasks = ROWS[key].tasks or (None,)
-        out += [Measurement(key, "train", task) for task in tasks]
+        tasks_of_row = ROWS[key].tasks or (None,)
+        out += [Measurement(key, "train", task) for task in tasks_of_row]
         out.append(Measurement(key, "sample"))
+    if tasks:
+        out = [m for m in out if m.phase in tasks or m.task in tasks]
     return out
 
 
@@ -152,13 +184,21 @@ def log(message: str) -> None:
 
 
 # ---- checks before measuring ----------------------------------------------------------------
-def check_request(references: str, torch_python: str, rows, precisions) -> dict:
+def check_request(references: str, torch_python: str, rows, precisions, tasks=()) -> dict:
     """Raises ValueError naming the flag for anything that would fail later; returns the torch
     environment's versions."""
     unknown = [r for r in rows if r not in ROWS]
     if unknown or not rows:
         raise ValueError(f"--rows: unknown row {', '.join(map(repr, unknown)) or '(none given)'}"
                          f" (known: {','.join(ROWS)})")
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        raise ValueError(f"--tasks: unknown {', '.join(map(repr, unknown))} (known: "
+                         f"{','.join(TASKS)}; TwoStreamVAN's recons, pred, video are its train "
+                         f"measurements)")
+    if tasks and not plan(rows, tasks):
+        raise ValueError(f"--tasks={','.join(tasks)}: no measurement of --rows={','.join(rows)} "
+                         f"(recons, pred, video are TwoStreamVAN's)")
     bad = [p for p in precisions if p not in PRECISIONS]
     if bad or not precisions:
         raise ValueError(f"--precision: unknown {', '.join(map(repr, bad)) or '(none given)'} "
@@ -202,6 +242,207 @@ def source_commit(tree: str) -> str | None:
     except (OSError, subprocess.SubprocessError):
         pass
     return None
+
+
+# ---- dense-math FLOPs of a traced graph -----------------------------------------------------
+#: what FLOP counts mean wherever they are shown
+FLOPS_DEFINITION = ("dense-math FLOPs (conv + matmul, forward and backward) counted from the "
+                    "traced graph")
+_CONV_OPS = frozenset({
+    "Conv2D", "Conv3D", "DepthwiseConv2dNative",
+    "Conv2DBackpropInput", "Conv2DBackpropInputV2", "Conv2DBackpropFilter",
+    "Conv2DBackpropFilterV2", "Conv3DBackpropInput", "Conv3DBackpropInputV2",
+    "Conv3DBackpropFilter", "Conv3DBackpropFilterV2", "DepthwiseConv2dNativeBackpropInput",
+    "DepthwiseConv2dNativeBackpropFilter"})
+_MATMUL_OPS = frozenset({"MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3"})
+_CALL_OPS = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
+_LOOP_OPS = frozenset({"While", "StatelessWhile"})
+_BRANCH_OPS = frozenset({"If", "StatelessIf", "Case", "StatelessCase"})
+
+
+def _static(shape) -> list | None:
+    """The dims of a TensorShape, None unless every one is known."""
+    if shape.rank is None:
+        return None
+    dims = shape.as_list()
+    return None if any(d is None for d in dims) else dims
+
+
+def _product(values) -> int:
+    out = 1
+    for v in values:
+        out *= int(v)
+    return out
+
+
+def _einsum_macs(op) -> tuple:
+    """(MACs, None) of a two-operand Einsum with an explicit output, else (0, why skipped).
+    MACs = output elements x the product of the summed (contracted) dims."""
+    equation = op.get_attr("equation")
+    equation = equation.decode() if isinstance(equation, bytes) else equation
+    equation = equation.replace(" ", "")
+    if len(op.inputs) != 2 or "->" not in equation:
+        return 0, f"Einsum {equation!r} (not a two-operand einsum with an explicit output)"
+    operands, output = equation.split("->")
+    sizes = {}
+    for spec, tensor in zip(operands.split(","), op.inputs):
+        dims = _static(tensor.shape)
+        if dims is None:
+            return 0, f"Einsum {equation!r} (unknown static shape)"
+        left, ellipsis, right = spec.partition("...")
+        if ellipsis and "..." not in output:
+            return 0, f"Einsum {equation!r} (an ellipsis summed over)"
+        pairs = list(zip(left, dims)) + (list(zip(right, dims[len(dims) - len(right):]))
+                                         if ellipsis else [])
+        for letter, size in pairs:
+            sizes[letter] = max(sizes.get(letter, 1), size)
+    out_dims = _static(op.outputs[0].shape)
+    if out_dims is None:
+        return 0, f"Einsum {equation!r} (unknown static shape)"
+    summed = [size for letter, size in sizes.items() if letter not in output]
+    return _product(out_dims) * _product(summed), None
+
+
+def _op_macs(op) -> tuple:
+    """(MACs, None) of one conv or matmul op from its static shapes, or (0, why skipped).
+
+    Convolutions (forward, input and filter backprops alike): the output gradient's elements
+    (for the forward op: its output) x the kernel volume x the kernel's input channels, i.e.
+    output-gradient spatial size x kernel volume x C_in x C_out; depthwise: x the kernel volume
+    only. The kernel's shape is the op's output for a filter backprop, its second input
+    otherwise; the output gradient is the third input of a backprop."""
+    kind = op.type
+    if kind in _CONV_OPS:
+        forward = "Backprop" not in kind
+        kernel = _static((op.outputs[0] if "BackpropFilter" in kind else op.inputs[1]).shape)
+        gradient = _static((op.outputs[0] if forward else op.inputs[2]).shape)
+        if kernel is None or gradient is None:
+            return 0, f"{kind} {op.name} (unknown static shape)"
+        per_output = kernel[:-2] if kind.startswith("Depthwise") else kernel[:-1]
+        return _product(gradient) * _product(per_output), None
+    if kind in _MATMUL_OPS:
+        left, out = _static(op.inputs[0].shape), _static(op.outputs[0].shape)
+        if left is None or out is None:
+            return 0, f"{kind} {op.name} (unknown static shape)"
+        transposed = op.get_attr("transpose_a" if kind == "MatMul" else "adj_x")
+        return _product(out) * (left[-2] if transposed else left[-1]), None
+    if kind == "Einsum":
+        return _einsum_macs(op)
+    return 0, None
+
+
+def _find_function(graph, name: str, root):
+    """A function called from `graph` by name: in graph, its outer graphs, or root."""
+    while graph is not None:
+        found = getattr(graph, "_functions", {}).get(name)
+        if found is not None:
+            return found
+        graph = getattr(graph, "outer_graph", None)
+    return getattr(root, "_functions", {}).get(name)
+
+
+def _live_operations(graph) -> list:
+    """The operations of a graph that run: those its outputs, control outputs and stateful ops
+    depend on (TensorFlow prunes the rest when it runs a function, e.g. the filter gradient of a
+    conv whose weights are not being trained), in graph order."""
+    roots = ([t.op for t in getattr(graph, "outputs", [])]
+             + list(getattr(graph, "control_outputs", [])))
+    operations = graph.get_operations()
+    roots += [op for op in operations if op._is_stateful]
+    live, todo = set(), roots
+    while todo:
+        op = todo.pop()
+        if op not in live:
+            live.add(op)
+            todo += [t.op for t in op.inputs] + list(op.control_inputs)
+    return [op for op in operations if op in live]
+
+
+def _branch_functions(op) -> list:
+    """Names of the functions a while loop (cond, body) or a conditional (branches) runs."""
+    if op.type in _LOOP_OPS:
+        return [op.get_attr("cond").name, op.get_attr("body").name]
+    if op.type in ("If", "StatelessIf"):
+        return [op.get_attr("then_branch").name, op.get_attr("else_branch").name]
+    return [branch.name for branch in op.get_attr("branches")]
+
+
+def dense_flops(graph) -> dict:
+    """Dense-math FLOPs of one run of a traced graph (e.g.
+    `fn.get_concrete_function(args).graph`), counted from static shapes: 2 x MACs of Conv2D,
+    Conv3D, their BackpropInput(V2) / BackpropFilter(V2) ops (each the MACs of the forward conv:
+    output-gradient spatial size x kernel volume x C_in x C_out; Conv2DTranspose is a
+    Conv2DBackpropInput), DepthwiseConv2dNative and its backprops, MatMul, BatchMatMul(V2/V3) and
+    two-operand Einsum. Functions called from the graph (PartitionedCall,
+    StatefulPartitionedCall) are counted per call. Not counted: elementwise ops, reductions,
+    normalisation, optimizer updates, and the bodies of while loops and conditionals (their
+    trip count or branch is not static); loops and conditionals whose functions hold dense
+    math are returned so that a caller can say so (those without, e.g. a tf.map_fn of
+    per-example random draws, cost no dense FLOPs and are only tallied). Ops that do not run
+    (nothing the graph returns or updates depends on them, e.g. the filter gradients of a
+    discriminator in a generator step, which TensorFlow's gradient functions emit and its
+    runtime prunes) are not counted either: their FLOPs are "pruned_flops". Within a called
+    function every op its outputs need is counted, even if the caller uses only some outputs.
+
+    Returns {"flops", "by_op" (op type -> FLOPs), "while_loops", "conditionals" (with dense
+    math inside: not counted), "control_flow_without_dense_math", "calls", "pruned_flops",
+    "skipped" (ops not counted: unknown shapes, unsupported einsum)}."""
+    keys = ("while_loops", "conditionals", "control_flow_without_dense_math", "calls",
+            "pruned_flops")
+    memo = {}
+
+    def function_totals(g, name, stack, caller):
+        if name not in memo:
+            function = _find_function(g, name, graph)
+            if function is None or name in stack:
+                memo[name] = {"by_op": {}, **dict.fromkeys(keys, 0),
+                              "skipped": [f"{caller} of {name} (its function not found)"]}
+            else:
+                memo[name] = walk(function.graph, stack | {name})
+        return memo[name]
+
+    def walk(g, stack):
+        totals = {"by_op": {}, **dict.fromkeys(keys, 0), "skipped": []}
+
+        def add(other):
+            for key, value in other["by_op"].items():
+                totals["by_op"][key] = totals["by_op"].get(key, 0) + value
+            for key in keys:
+                totals[key] += other[key]
+            totals["skipped"] += [s for s in other["skipped"] if s not in totals["skipped"]]
+
+        live = _live_operations(g)
+        alive = set(live)
+        for op in g.get_operations():
+            if op not in alive:
+                totals["pruned_flops"] += 2 * _op_macs(op)[0]
+                continue
+            if op.type in _LOOP_OPS or op.type in _BRANCH_OPS:
+                inside = [function_totals(g, name, stack, op.type)
+                          for name in _branch_functions(op)]
+                dense = any(t["by_op"] or t["while_loops"] or t["conditionals"] for t in inside)
+                kind = "while_loops" if op.type in _LOOP_OPS else "conditionals"
+                totals[kind if dense else "control_flow_without_dense_math"] += 1
+            elif op.type in _CALL_OPS:
+                totals["calls"] += 1
+                add(function_totals(g, op.get_attr("f").name, stack, op.type))
+            else:
+                macs, skipped = _op_macs(op)
+                if macs:
+                    totals["by_op"][op.type] = totals["by_op"].get(op.type, 0) + 2 * macs
+                if skipped and skipped not in totals["skipped"]:
+                    totals["skipped"].append(skipped)
+        return totals
+
+    result = walk(graph, frozenset())
+    return {"flops": sum(result["by_op"].values()), **result}
+
+
+def conv_share(count: dict) -> float | None:
+    """The share of a dense_flops() count in convolutions."""
+    if not count or not count.get("flops"):
+        return None
+    return sum(v for k, v in count["by_op"].items() if k in _CONV_OPS) / count["flops"]
 
 
 # ---- the tfvidgen side (runs in a child) ----------------------------------------------------
@@ -285,15 +526,25 @@ def _count(layer) -> int:
     return int(sum(np.prod(v.shape) for v in layer.trainable_weights))
 
 
-def measure_tfvidgen(row_key: str, phase: str, task: str | None, precision: str, warmup: int,
-                     iters: int, threads: int, overrides: dict | None = None) -> dict:
-    """Times our model for a measurement (in a fresh process: it sets TF's thread pools and the
-    global Keras policy); returns the record official_reference.py prints, plus ours."""
-    import tensorflow as tf
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
+def model_params(model) -> dict:
+    """Trainable parameters of our model's networks: G and D_<name> per discriminator."""
+    params = {"G": _count(model.generator)}
+    for attribute, network in model.networks().items():
+        if network.role == "discriminator" and getattr(model, attribute, None) is not None:
+            params["D_" + attribute.replace("_discriminator", "")] = _count(
+                getattr(model, attribute))
+    return params
+
+
+def prepare_tfvidgen(row_key: str, phase: str, task: str | None, precision: str,
+                     overrides: dict | None = None) -> dict:
+    """Our model for a measurement, built under the global Keras policy of `precision` (a fresh
+    process's business: it sets that policy), and the traced function timed: {"setup",
+    "policy", "model", "function" (a tf.function), "args" (its arguments), "phases", "start"}.
+    Nothing runs yet: the first call of `function(*args)` traces."""
     import keras
     import numpy as np
+    import tensorflow as tf
 
     from tfvidgen import hardware, models, sources
     from tfvidgen.config import Config, DataConfig, TrainConfig
@@ -309,25 +560,63 @@ def measure_tfvidgen(row_key: str, phase: str, task: str | None, precision: str,
     keras.utils.set_random_seed(0)
     start = time.perf_counter()
     model = models.build(config, classes)
-    record = {"phases": None}
     if phase == "train":
         phases = _our_phases(model, task)
-        batch = _random_batch(model, config, classes)
-        step = tf.function(lambda b: model.train_step(b, phases))
-        call = lambda: [v.numpy() for v in tf.nest.flatten(step(batch))]  # noqa: E731
-        record["phases"] = list(phases)
+        args = (_random_batch(model, config, classes),)
+        function = tf.function(lambda b: model.train_step(b, phases))
     else:
+        phases = None
         labels = (np.arange(batch_size) % classes if getattr(model.cfg, "conditional", False)
                   else None)
-        latents = sources.seeded_inputs(model, batch_size, 0, labels)
-        generate = tf.function(lambda z: model.generate(z, training=False))
-        call = lambda: generate(latents).numpy()  # noqa: E731
+        args = (sources.seeded_inputs(model, batch_size, 0, labels),)
+        function = tf.function(lambda z: model.generate(z, training=False))
+    return {"setup": setup, "policy": policy, "model": model, "function": function,
+            "args": args, "phases": phases, "start": start}
+
+
+def count_flops(prepared: dict, phase: str) -> dict:
+    """dense_flops() of a prepared measurement's traced function (traces it if no call has).
+    Sampling through a while loop (a rollout) is not counted: "flops" None and "not_counted"
+    says why; a train step with one counts the rest (a lower bound) and says so in "note"."""
+    graph = prepared["function"].get_concrete_function(*prepared["args"]).graph
+    count = dense_flops(graph)
+    loops = count["while_loops"]
+    if loops and phase == "sample":
+        count.update(flops=None, not_counted=f"the sampling graph has {loops} while loop(s) (a "
+                     f"rollout): not counted")
+    elif loops or count["conditionals"]:
+        parts = [f"{n} {what}" for n, what in ((loops, "while loop(s)"),
+                                                (count["conditionals"], "conditional(s)")) if n]
+        count["note"] = f"lower bound: {' and '.join(parts)} not counted"
+    return count
+
+
+def measure_tfvidgen(row_key: str, phase: str, task: str | None, precision: str, warmup: int,
+                     iters: int, threads: int, overrides: dict | None = None) -> dict:
+    """Times our model for a measurement (in a fresh process: it sets TF's thread pools and the
+    global Keras policy); returns the record official_reference.py prints, plus ours: the
+    measured function's dense-math FLOP count (count_flops, after the timing) among them."""
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    import keras
+
+    prepared = prepare_tfvidgen(row_key, phase, task, precision, overrides)
+    setup, policy, model = prepared["setup"], prepared["policy"], prepared["model"]
+    function, args = prepared["function"], prepared["args"]
+    batch_size, classes = setup["batch"], setup["num_classes"]
+    record = {"phases": None if prepared["phases"] is None else list(prepared["phases"])}
+    if phase == "train":
+        call = lambda: [v.numpy() for v in tf.nest.flatten(function(*args))]  # noqa: E731
+    else:
+        call = lambda: function(*args).numpy()  # noqa: E731
     record.update(reference.time_calls(call, warmup, iters))
-    params = {"G": _count(model.generator)}
-    for attribute, network in model.networks().items():
-        if network.role == "discriminator" and getattr(model, attribute, None) is not None:
-            params["D_" + attribute.replace("_discriminator", "")] = _count(
-                getattr(model, attribute))
+    try:
+        record["flops"] = count_flops(prepared, phase)
+    except Exception as e:  # noqa: BLE001  (the timing stands without a count)
+        record["flops"] = {"flops": None, "not_counted": f"count failed: {type(e).__name__}: "
+                                                         f"{e}"}
+    params = model_params(model)
     size = f"{setup['resolution']}x{setup['resolution']}x{setup['frames']}"
     record.update({
         "side": "tfvidgen", "row": row_key, "phase": phase, "task": task,
@@ -338,9 +627,67 @@ def measure_tfvidgen(row_key: str, phase: str, task: str | None, precision: str,
                    + f"batch {batch_size}, params "
                    f"{json.dumps(setup['params'], sort_keys=True)}, train "
                    f"{json.dumps(setup['train'], sort_keys=True)}"),
-        "peak_rss_mib": reference.peak_rss_mib(), "wall_s": time.perf_counter() - start,
+        "peak_rss_mib": reference.peak_rss_mib(),
+        "wall_s": time.perf_counter() - prepared["start"],
         "tensorflow": tf.__version__, "keras": keras.__version__})
     return record
+
+
+# ---- this machine's peak (runs in a child) ---------------------------------------------------
+#: the kernels timed for the peak: kind -> (shape text, input shapes); FLOPs by dense_flops
+PEAK_KERNELS = {
+    "matmul": ("[2048, 2048] x [2048, 2048]", ([2048, 2048], [2048, 2048])),
+    "conv3d": ("[16, 8, 32, 32, 128] -> 128 channels, kernel 3x3x3, stride 1, SAME, forward",
+               ([16, 8, 32, 32, 128], [3, 3, 3, 128, 128])),
+}
+#: Keras policy of a measurement -> the dtype of the peak it is compared with
+PEAK_DTYPE = {"float32": "float32", "mixed_bfloat16": "bfloat16"}
+
+
+def peak_dtypes(policies) -> list:
+    """float32, and bfloat16 where the CPU has it natively or a column's policy uses it."""
+    from tfvidgen import hardware
+    wanted = ["float32"]
+    if hardware.cpu_info().native_bfloat16 or any(
+            PEAK_DTYPE.get(p) == "bfloat16" for p in policies):
+        wanted.append("bfloat16")
+    return wanted
+
+
+def measure_peak(dtypes, warmup: int, iters: int, threads: int, scale: float = 1.0) -> dict:
+    """This machine's dense-math throughput: PEAK_KERNELS timed per dtype (a fresh process:
+    it sets TF's thread pools), median of `iters` after max(1, warmup) (the first call
+    traces); FLOPs counted by dense_flops on each kernel's traced graph. `scale` (tests)
+    shrinks the first input's leading dimension. A kernel that fails (e.g. no bfloat16 Conv3D
+    kernel) records its error."""
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+    from tfvidgen import hardware
+    kernels = {"matmul": lambda x, w: tf.matmul(x, w)[0, 0],
+               "conv3d": lambda x, w: tf.nn.conv3d(x, w, [1] * 5, "SAME")[0, 0, 0, 0, 0]}
+    peaks = []
+    for dtype in dtypes:
+        for kind, (text, shapes) in PEAK_KERNELS.items():
+            entry = {"kind": kind, "dtype": dtype, "shape": text}
+            try:
+                shapes = [[max(1, int(shapes[0][0] * scale))] + shapes[0][1:], shapes[1]]
+                args = [tf.cast(tf.random.stateless_uniform(shape, [0, i], -1.0, 1.0), dtype)
+                        for i, shape in enumerate(shapes)]
+                function = tf.function(kernels[kind])
+                flops = dense_flops(function.get_concrete_function(*args).graph)["flops"]
+                entry.update(reference.time_calls(lambda: function(*args).numpy(),
+                                                  max(1, warmup), iters))
+                entry.update(ok=True, flops=flops, gflops_s=flops / entry["median"] / 1e9,
+                             best_gflops_s=flops / entry["min"] / 1e9)
+            except Exception as e:  # noqa: BLE001  (the other kernels still run)
+                entry.update(ok=False, error=f"{type(e).__name__}: "
+                             f"{' '.join(str(e).split())[:300]}")
+            peaks.append(entry)
+    return {"side": "peak", "threads": threads, "peaks": peaks, "scale": scale,
+            "onednn": hardware.onednn_state(), "tensorflow": tf.__version__,
+            "peak_rss_mib": reference.peak_rss_mib()}
 
 
 def probe(precisions) -> dict:
@@ -365,6 +712,9 @@ def _child_main(spec: str, precision: str, warmup: int, iters: int, threads: int
     sys.stdout = sys.stderr
     if spec == "probe":
         record = probe(precision.split(","))
+    elif spec == "peak":
+        scale = json.loads(overrides).get("scale", 1.0) if overrides else 1.0
+        record = measure_peak(precision.split(","), warmup, iters, threads, scale)
     else:
         row, phase, *task = spec.split("/")
         record = measure_tfvidgen(row, phase, task[0] if task else None, precision, warmup,
@@ -544,12 +894,19 @@ def run_all(measurements, torch_python, references, policies, warmup, iters, thr
 TFVIDGEN_NOTES = """\
 tfvidgen side
 - Our model is built from the row's configuration (G3AN: the model's defaults, which are the
-  paper's; configs/twostreamvan_weizmann.cfg; configs/mvt_tsa_ucf128.cfg at the batch above), a
+  paper's, except `video_discriminator="2+1"`; configs/twostreamvan_weizmann.cfg;
+  configs/mvt_tsa_ucf128.cfg at the batch above), a
   training batch of the pipeline's structure with random contents (floats uniform in [-1, 1],
   labels uniform) is held in memory, and `model.train_step(batch, phases)` and
   `model.generate(latents, training=False)` are traced with tf.function. TF intra- and inter-op
   threads = the thread count; each measurement in a fresh process (peak RSS includes the Python
   and TensorFlow baseline).
+- G3AN: D_V is the official code's (2+1)D stack (`video_discriminator="2+1"`: Conv3d (1,4,4)
+  stride (1,2,2) then unpadded (4,1,1) per level, ch 64..512, 8.35M parameters), not our
+  default, the paper's 3D D_V (11.03M), so that both sides train the same architecture: D_V
+  and D_I counts match exactly; G has 5,888 parameters (0.03%) fewer than the official one: the
+  official G3 modules' conv biases right before a BatchNorm, which cancels them (ours have
+  none).
 - TwoStreamVAN: each official task is compared with the step of our curriculum task of that name
   (content for recons): the first distinct `model.phases(step)` tuple of the task, at step 0 with
   the equilibrium gate open, as on the official side.
@@ -590,6 +947,82 @@ def _load(record: dict | None) -> str:
     return f"{record['other_load']:.0%}"
 
 
+def _peak_rate(peak: dict | None, kind: str, dtype: str | None) -> float | None:
+    """GFLOP/s of one peak kernel of a run's peak record, None if not measured."""
+    for entry in (peak or {}).get("peaks", []):
+        if entry["kind"] == kind and entry["dtype"] == dtype and entry.get("ok"):
+            return entry["gflops_s"]
+    return None
+
+
+def _limit_section(meta: dict, results: list) -> list:
+    """The "distance to the machine's limit" section: the peak kernels, then per measurement
+    and precision our FLOPs, achieved GFLOP/s and share of the Conv3D peak."""
+    peak = meta.get("peak")
+    lines = ["## Distance to the machine's limit", ""]
+    if not peak:
+        lines += ["Not measured in this run (no peak record).", ""]
+    elif not peak.get("ok"):
+        lines += [f"This machine's peak: failed: {_cell_text(peak.get('error', '?'))}", ""]
+    else:
+        lines += [f"This machine's peak, measured in this run before the rows (its own process, "
+                  f"{peak['threads']} threads, {peak.get('onednn', 'oneDNN ?')}; TensorFlow "
+                  f"kernels; GFLOP/s = FLOPs / median of the measured calls, best call in "
+                  f"brackets):", "",
+                  "| kernel | precision | shape | GFLOP per call | median s | GFLOP/s | other "
+                  "load |", "|---|---|---|---|---|---|---|"]
+        for entry in peak["peaks"]:
+            if entry.get("ok"):
+                cells = [f"{entry['flops'] / 1e9:.1f}", f"{entry['median']:.3f}",
+                         f"{entry['gflops_s']:.0f} ({entry['best_gflops_s']:.0f})",
+                         _load(entry)]
+            else:
+                cells = ["–", "failed: " + _cell_text(entry.get("error", "?")), "–", "–"]
+            lines.append(f"| {entry['kind']} | {entry['dtype']} | {entry['shape']} | "
+                         + " | ".join(cells) + " |")
+        lines.append("")
+    lines += [f"FLOPs = {FLOPS_DEFINITION} of our measured function (its tf.function concrete "
+              "graph, static shapes: 2 x MACs of Conv2D / Conv3D and their input and filter "
+              "backprops, each the MACs of its forward conv, depthwise convs, MatMul, "
+              "BatchMatMul, two-operand Einsum; functions called from the graph included; "
+              "elementwise ops, normalisation and optimizer updates not counted, nor ops "
+              "TensorFlow prunes because nothing needs them, e.g. D's filter gradients in the G "
+              "step; while-loop bodies with dense math not counted: sampling through a rollout "
+              "loop is not counted, a train step with one is a lower bound). Achieved = FLOPs / "
+              "our median time; share = achieved / this run's Conv3D peak of the same "
+              "precision (float32: float32, mixed_bfloat16: bfloat16); conv = the convolutions' "
+              "part of the FLOPs. Goal: at least 70% on the conv-heavy steps.", "",
+              "| what | precision | dense GFLOP | conv | median s | achieved GFLOP/s | share of "
+              "the Conv3D peak | note |", "|---|---|---|---|---|---|---|---|"]
+    policies = list(dict.fromkeys(c["policy"] for c in meta["precision_columns"]))
+    for result in results:
+        for policy in policies:
+            record = result["tfvidgen"].get(policy)
+            cells = [_cell_text(result["label"]), policy]
+            if not record or not record.get("ok"):
+                lines.append("| " + " | ".join(cells + ["–"] * 5) + " | measurement "
+                             + ("failed" if record else "not run") + " |")
+                continue
+            count = record.get("flops") or {}
+            flops = count.get("flops")
+            note = count.get("not_counted") or count.get("note") or (
+                "" if count else "not counted (no FLOP count in the record)")
+            if count.get("skipped"):
+                note = "; ".join(filter(None, [note, "skipped: " + ", ".join(count["skipped"])]))
+            if flops:
+                rate = flops / record["median"] / 1e9
+                conv_rate = _peak_rate(peak, "conv3d", PEAK_DTYPE.get(policy))
+                share = conv_share(count)
+                cells += [f"{flops / 1e9:.1f}", f"{share:.0%}" if share is not None else "–",
+                          f"{record['median']:.2f}", f"{rate:.1f}",
+                          f"{rate / conv_rate:.0%}" if conv_rate else "– (no peak)"]
+            else:
+                cells += ["–", "–", f"{record['median']:.2f}", "–", "–"]
+            lines.append("| " + " | ".join(cells + [_cell_text(note)]) + " |")
+    lines.append("")
+    return lines
+
+
 def render_report(payload: dict) -> str:
     """The markdown report of a run's JSON payload ({"meta", "results"})."""
     meta, results = payload["meta"], payload["results"]
@@ -621,6 +1054,8 @@ def render_report(payload: dict) -> str:
                   f"`{c['requested']}` = {c['policy']}" for c in columns) + " (resolved by "
               "tfvidgen.hardware.resolve_precision; columns with one policy share one "
               "measurement)",
+              *([f"- measurements: only --tasks={','.join(meta['tasks'])}"]
+                if meta.get("tasks") else []),
               "- ratio = official median / tfvidgen median (above 1: tfvidgen is faster); "
               "other load = share of the machine's CPU used by other processes while the "
               "measured iterations ran (0% = clean)", ""]
@@ -656,6 +1091,7 @@ def render_report(payload: dict) -> str:
                          + (f": {' + '.join(phases)}" if phases else ""))
         lines.append("")
 
+    lines += _limit_section(meta, results)
     lines += ["## Configurations and parameter counts", ""]
     for r in results:
         records = [("official", r["official"])] + [
@@ -698,6 +1134,9 @@ def define_flags() -> None:
     flags.DEFINE_string("torch_python", None, "Python of a separate environment with torch "
                         "(CPU) and numpy: runs tools/official_reference.py.")
     flags.DEFINE_list("rows", list(ROWS), f"Rows to measure, out of {','.join(ROWS)}.")
+    flags.DEFINE_list("tasks", [], f"Only these measurements of the rows (default: all), out of "
+                      f"{','.join(TASKS)}: a phase of every row, or one of TwoStreamVAN's "
+                      f"official training tasks (its train measurements).")
     flags.DEFINE_list("precision", ["auto", "float32"], "tfvidgen's Keras policies, one "
                       "column each: auto (this machine's choice), float32, mixed_bfloat16.")
     flags.DEFINE_integer("warmup", 1, "Warm-up iterations per measurement (not counted).",
@@ -713,10 +1152,11 @@ def define_flags() -> None:
     flags.DEFINE_string("json", "", "Raw records (every iteration time) as JSON.")
     flags.DEFINE_string("report_from", "", "Only re-render the markdown of an earlier --json.")
     flags.DEFINE_string("child", "", "(internal) measure one tfvidgen configuration: "
-                        "row/phase[/task], or probe.")
+                        "row/phase[/task], probe, or peak.")
     flags.DEFINE_string("child_precision", "float32", "(internal) the child's policy.")
     flags.DEFINE_string("child_overrides", "", "(internal, tests) JSON replacing the row's "
-                        "sizes: resolution, frames, batch, num_classes, params.")
+                        "sizes: resolution, frames, batch, num_classes, params; for "
+                        "--child=peak: scale (of the kernels' leading dimension).")
 
 
 def _write(path: str, text: str) -> None:
@@ -742,7 +1182,7 @@ def main(argv) -> int:
         with open(f.report_from) as source:
             _write(f.out, render_report(json.load(source)))
         return 0
-    torch_info = check_request(f.references, f.torch_python, f.rows, f.precision)
+    torch_info = check_request(f.references, f.torch_python, f.rows, f.precision, f.tasks)
     started, start = datetime.datetime.now(datetime.timezone.utc), time.perf_counter()
     log("probing this environment (TensorFlow, the precisions' policies)")
     info = run_child([sys.executable, os.path.abspath(__file__), "--child=probe",
@@ -752,8 +1192,18 @@ def main(argv) -> int:
         return errors.fail(CMD, f"this environment's TensorFlow probe failed: {info['error']}")
     columns = [{"requested": p, "policy": info["resolved"][p]} for p in f.precision]
     policies = list(dict.fromkeys(c["policy"] for c in columns))
-    results = run_all(plan(f.rows), f.torch_python, f.references, policies, f.warmup, f.iters,
-                      f.threads, f.timeout, f.quiet_wait)
+    dtypes = peak_dtypes(policies)
+    log(f"[peak] this machine's matmul and Conv3D throughput ({', '.join(dtypes)}, "
+        f"{f.threads} threads): starting")
+    peak = run_child([sys.executable, os.path.abspath(__file__), "--child=peak",
+                      f"--child_precision={','.join(dtypes)}", f"--warmup={f.warmup}",
+                      f"--iters={f.iters}", f"--threads={f.threads}"],
+                     _tfvidgen_env(f.threads), f.timeout, f.quiet_wait)
+    log("[peak] " + ("; ".join(f"{p['kind']} {p['dtype']} " + (
+        f"{p['gflops_s']:.0f} GFLOP/s" if p.get("ok") else "FAILED")
+        for p in peak.get("peaks", [])) if peak["ok"] else f"FAILED: {peak['error']}"))
+    results = run_all(plan(f.rows, f.tasks), f.torch_python, f.references, policies, f.warmup,
+                      f.iters, f.threads, f.timeout, f.quiet_wait)
     from tfvidgen import hardware
     trees = {ROWS[r].tree: ROWS[r].repository for r in f.rows}
     meta = {"date": started.strftime("%Y-%m-%d %H:%M UTC"),
@@ -765,7 +1215,8 @@ def main(argv) -> int:
                                   "commit": source_commit(os.path.join(f.references, tree))}
                            for tree, repository in trees.items()},
             "warmup": f.warmup, "iters": f.iters, "threads": f.threads, "timeout": f.timeout,
-            "quiet_wait": f.quiet_wait, "rows": list(f.rows), "precision_columns": columns}
+            "quiet_wait": f.quiet_wait, "rows": list(f.rows), "tasks": list(f.tasks),
+            "precision_columns": columns, "peak": peak}
     payload = {"meta": meta, "results": results}
     if f.json:
         errors.write_text_atomically(f.json, json.dumps(payload, indent=1) + "\n")

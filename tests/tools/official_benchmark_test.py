@@ -1,6 +1,8 @@
 """tools/official_benchmark.py: the report from canned records (ratios, a failed row, shared
-precision columns), a tiny tfvidgen measurement in its own process, and the one-line errors for
-bad input. Needs no torch: the official side is never started here."""
+precision columns, the distance to the machine's limit), the dense-math FLOP counter on tiny
+graphs counted by hand, --tasks, a tiny tfvidgen measurement and a tiny peak in their own
+processes, and the one-line errors for bad input. Needs no torch: the official side is never
+started here."""
 
 import json
 import subprocess
@@ -22,7 +24,7 @@ def _record(median, times=None, rss=1000.0, load=0.02, **extra):
             "config": "canned", **extra}
 
 
-def _payload(columns, results):
+def _payload(columns, results, **extra):
     meta = {"date": "2026-12-24 10:00 UTC", "elapsed_s": 600.0, "machine": "hardware: CPU X",
             "cpu": "AMD EPYC", "cpus": 2, "tensorflow": "2.21.0", "keras": "3.15.1",
             "numpy": "2.1.0", "python": "3.11.7",
@@ -31,7 +33,7 @@ def _payload(columns, results):
                                             "repository": "wyhsirius/g3an-project",
                                             "commit": "74764fd"}},
             "warmup": 1, "iters": 3, "threads": 2, "timeout": 1200.0, "quiet_wait": 300.0,
-            "rows": ["g3an"], "precision_columns": columns}
+            "rows": ["g3an"], "precision_columns": columns, **extra}
     return {"meta": meta, "results": results}
 
 
@@ -93,6 +95,134 @@ def test_precisions_resolving_to_one_policy_share_one_measurement_in_the_report(
     assert "tfvidgen auto → float32: s, official/ours" in report
 
 
+def test_dense_flops_counts_conv3d_forward_and_backward_and_matmuls_by_hand():
+    import tensorflow as tf
+
+    @tf.function
+    def head(h, w):                  # a called function: its ops count (and its gradient's)
+        return tf.matmul(tf.reshape(h, [2, 180]), w)
+
+    @tf.function
+    def step(x, k, w):
+        with tf.GradientTape() as tape:
+            tape.watch([x, k, w])
+            h = tf.nn.conv3d(x, k, [1, 1, 2, 2, 1], "SAME")        # [2, 4, 3, 3, 5]
+            loss = tf.reduce_sum(head(h, w))
+        return tape.gradient(loss, [x, k, w])
+
+    graph = step.get_concrete_function(tf.zeros([2, 4, 6, 6, 3]), tf.zeros([3, 3, 3, 3, 5]),
+                                       tf.zeros([180, 7])).graph
+    count = bench.dense_flops(graph)
+    # Conv3D: output (gradient) 2*4*3*3*5 = 360 elements x kernel 3*3*3 x C_in 3 = 29160 MACs,
+    # the same for the input and the filter gradients; MatMul [2,180]x[180,7]: 2520 MACs, and
+    # each of its two gradient matmuls the same; FLOPs = 2 x MACs
+    assert count["by_op"] == {"Conv3D": 58320, "Conv3DBackpropInputV2": 58320,
+                              "Conv3DBackpropFilterV2": 58320, "MatMul": 3 * 5040}
+    assert count["flops"] == 3 * 58320 + 3 * 5040 == 190080
+    assert count["calls"] == 2 and count["while_loops"] == 0 and not count["skipped"]
+    assert count["pruned_flops"] == 0
+    assert bench.conv_share(count) == pytest.approx(3 * 58320 / 190080)
+
+    @tf.function
+    def filter_gradient_only(x, k, w):
+        with tf.GradientTape() as tape:
+            tape.watch([x, k, w])
+            loss = tf.reduce_sum(head(tf.nn.conv3d(x, k, [1, 1, 2, 2, 1], "SAME"), w))
+        return tape.gradient(loss, k)
+
+    # the conv's input gradient is emitted but nothing needs it: TensorFlow prunes it, so do we
+    count = bench.dense_flops(filter_gradient_only.get_concrete_function(
+        tf.zeros([2, 4, 6, 6, 3]), tf.zeros([3, 3, 3, 3, 5]), tf.zeros([180, 7])).graph)
+    assert count["by_op"] == {"Conv3D": 58320, "Conv3DBackpropFilterV2": 58320,
+                              "MatMul": 3 * 5040}
+    assert count["pruned_flops"] == 58320
+
+    @tf.function
+    def other(a, b, c, f):
+        e = tf.einsum("bij,bjk->bik", a, b)                          # 2*3*5 x 4 = 120 MACs
+        m = tf.matmul(a, c, adjoint_a=True)                          # 2*4*5 x 3 = 120 MACs
+        # Conv2DTranspose = Conv2DBackpropInput: gradient [1,3,3,4] = 36 x 3*3 x 6 = 1944 MACs
+        t = tf.nn.conv2d_transpose(f, tf.zeros([3, 3, 6, 4]), [1, 6, 6, 6], 2)
+        n = tf.while_loop(lambda i: i < 3, lambda i: i + 1, [tf.constant(0)])
+        return e, m, t, n
+
+    count = bench.dense_flops(other.get_concrete_function(
+        tf.zeros([2, 3, 4]), tf.zeros([2, 4, 5]), tf.zeros([2, 3, 5]),
+        tf.zeros([1, 3, 3, 4])).graph)
+    assert count["by_op"] == {"Einsum": 240, "BatchMatMulV2": 240, "Conv2DBackpropInput": 3888}
+    # a loop without dense math is only tallied; one with dense math is reported (not counted)
+    assert count["while_loops"] == 0 and count["control_flow_without_dense_math"] == 1
+
+    @tf.function
+    def rollout(h, w):
+        return tf.while_loop(lambda i, h: i < 3, lambda i, h: (i + 1, tf.matmul(h, w)),
+                             [tf.constant(0), h])[1]
+
+    count = bench.dense_flops(rollout.get_concrete_function(tf.zeros([2, 4]),
+                                                            tf.zeros([4, 4])).graph)
+    assert count["flops"] == 0 and count["while_loops"] == 1
+
+
+def _limit_table(report):
+    start = report.index("| what | precision | dense GFLOP |")
+    return report[start:report.index("\n\n", start)].splitlines()
+
+
+def test_the_report_shows_the_distance_to_the_machines_limit():
+    train, sample = bench.plan(["g3an"])
+    columns = [{"requested": "auto", "policy": "mixed_bfloat16"},
+               {"requested": "float32", "policy": "float32"}]
+    peak = {"ok": True, "threads": 2, "onednn": "oneDNN on (set by tfvidgen)", "peaks": [
+        {"kind": "matmul", "dtype": "float32", "shape": "[2048, 2048] x [2048, 2048]",
+         "ok": True, "flops": 17.18e9, "median": 0.2, "gflops_s": 85.9, "best_gflops_s": 90.0,
+         "other_load": 0.05},
+        {"kind": "conv3d", "dtype": "float32", "shape": "conv", "ok": True, "flops": 116e9,
+         "median": 1.45, "gflops_s": 80.0, "best_gflops_s": 82.0},
+        {"kind": "conv3d", "dtype": "bfloat16", "shape": "conv", "ok": False,
+         "error": "NotFoundError: no bfloat16 Conv3D kernel"}]}
+    counted = {"flops": 400e9, "by_op": {"Conv3D": 300e9, "MatMul": 100e9}, "while_loops": 0,
+               "conditionals": 0, "calls": 0, "skipped": []}
+    rollout = {"flops": None, "by_op": {}, "while_loops": 1, "conditionals": 0, "calls": 0,
+               "skipped": [], "not_counted": "the sampling graph has 1 while loop(s) (a "
+                                             "rollout): not counted"}
+    results = [
+        _result(train, _record(24.0), {"mixed_bfloat16": _record(4.0, flops=counted),
+                                       "float32": _record(10.0, flops=counted)}),
+        _result(sample, _record(5.0), {"mixed_bfloat16": {"ok": False, "error": "OOM"},
+                                       "float32": _record(1.0, flops=rollout)}),
+    ]
+    report = bench.render_report(_payload(columns, results, peak=peak))
+    assert "## Distance to the machine's limit" in report and "2 threads" in report
+    assert "| matmul | float32 | [2048, 2048] x [2048, 2048] | 17.2 | 0.200 | 86 (90) | 5% |" in (
+        report)
+    assert ("| conv3d | bfloat16 | conv | – | failed: NotFoundError: no bfloat16 Conv3D kernel | "
+            "– | – |") in report
+    assert bench.FLOPS_DEFINITION in report and "at least 70%" in report
+    lines = _limit_table(report)
+    assert len(lines) == 2 + 4                          # one line per row x precision
+    # 400 GFLOP in 10 s = 40 GFLOP/s = 50% of the float32 Conv3D peak (80); no bfloat16 peak
+    assert f"| {train.label} | float32 | 400.0 | 75% | 10.00 | 40.0 | 50% |" in lines[3]
+    assert f"| {train.label} | mixed_bfloat16 | 400.0 | 75% | 4.00 | 100.0 | – (no peak) |" in (
+        lines[2])
+    assert lines[4].startswith(f"| {sample.label} | mixed_bfloat16 | –") and "failed" in lines[4]
+    assert ("| 1.00 | – | – | the sampling graph has 1 while loop(s) (a rollout): not counted |"
+            in lines[5])
+    # an earlier run's JSON without a peak or counts still renders
+    old = bench.render_report(_payload(columns, [_result(train, _record(24.0), {
+        "mixed_bfloat16": _record(4.0), "float32": _record(8.0)})]))
+    assert "Not measured in this run" in old and "no FLOP count" in old
+
+
+def test_tasks_pick_measurements():
+    assert [(m.row, m.phase, m.task) for m in bench.plan(["g3an", "twostreamvan"], ["sample"])] == [
+        ("g3an", "sample", None), ("twostreamvan", "sample", None)]
+    assert [(m.phase, m.task) for m in bench.plan(["g3an", "twostreamvan"], ["train"])] == [
+        ("train", None), ("train", "recons"), ("train", "pred"), ("train", "video")]
+    assert [(m.row, m.task) for m in bench.plan(["g3an", "twostreamvan"], ["pred", "video"])] == [
+        ("twostreamvan", "pred"), ("twostreamvan", "video")]
+    assert bench.plan(["g3an"], []) == bench.plan(["g3an"])
+
+
 def test_the_rows_are_the_official_configurations():
     assert [(m.phase, m.task) for m in bench.plan(["twostreamvan"])] == [
         ("train", "recons"), ("train", "pred"), ("train", "video"), ("sample", None)]
@@ -105,9 +235,14 @@ def test_the_rows_are_the_official_configurations():
     tsvan = bench.tfvidgen_setup("twostreamvan")
     assert (tsvan["resolution"], tsvan["frames"], tsvan["batch"], tsvan["num_classes"],
             tsvan["params"]["gf_dim"]) == (64, 10, 16, 10, 16)
-    assert bench.tfvidgen_setup("g3an")["params"] == {"attention": False}
+    # G3AN: the official code's (2+1)D D_V on our side too (same architecture, same counts)
+    assert bench.tfvidgen_setup("g3an")["params"] == {"attention": False,
+                                                      "video_discriminator": "2+1"}
+    assert bench.tfvidgen_setup("g3an_fsa")["params"] == {"video_discriminator": "2+1"}
+    assert all("(2+1)D D_V" in bench.ROWS[key].title for key in ("g3an", "g3an_fsa"))
     tiny = bench.tfvidgen_setup("g3an", {"batch": 2, "params": {"base_channels": 4}})
-    assert tiny["batch"] == 2 and tiny["params"] == {"attention": False, "base_channels": 4}
+    assert tiny["batch"] == 2 and tiny["params"] == {
+        "attention": False, "video_discriminator": "2+1", "base_channels": 4}
 
 
 def test_the_tfvidgen_child_measures_a_tiny_configuration():
@@ -123,13 +258,38 @@ def test_the_tfvidgen_child_measures_a_tiny_configuration():
     assert record["side"] == "tfvidgen" and record["precision"] == "float32"
     assert len(record["times"]) == 3 and record["median"] > 0 and record["peak_rss_mib"] > 0
     assert record["batch"] == 2 and record["phases"] and record["params"]["G"] > 0
+    assert set(record["params"]) == {"G", "D_image", "D_video"}
+    count = record["flops"]
+    assert count["flops"] > 0 and count["by_op"]["Conv3DBackpropFilterV2"] > 0, count
+    assert count["while_loops"] == 0 and not count["skipped"] and "note" not in count
     assert 0 <= record.get("other_load", 0) <= 1
+
+
+def test_the_peak_child_times_matmul_and_conv3d():
+    done = subprocess.run([sys.executable, TOOL, "--child=peak", "--child_precision=float32",
+                           "--warmup=0", "--iters=1", "--threads=2",
+                           '--child_overrides={"scale": 0.001}'],
+                          cwd=REPO, env=subprocess_env(), capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (line,) = done.stdout.splitlines()
+    record = json.loads(line)
+    assert record["threads"] == 2 and [(p["kind"], p["dtype"]) for p in record["peaks"]] == [
+        ("matmul", "float32"), ("conv3d", "float32")]
+    matmul, conv = record["peaks"]
+    assert matmul["ok"] and matmul["flops"] == 2 * 2 * 2048 * 2048, matmul     # 2 rows
+    assert conv["ok"] and conv["flops"] == 2 * 8 * 32 * 32 * 128 * 27 * 128, conv   # batch 1
+    assert len(conv["times"]) == 2 and conv["gflops_s"] > 0
 
 
 @pytest.mark.parametrize("flags,message", [
     (["--references={tmp}/nowhere"], "--references={tmp}/nowhere: no such directory"),
     (["--references={tmp}", "--rows=g3an,stylegan"], "--rows: unknown row 'stylegan'"),
     (["--references={tmp}", "--rows=mvt_tsa"], "--references={tmp}: no tsb-gan/ in it"),
+    (["--references={tmp}", "--tasks=train,eval"], "--tasks: unknown 'eval' (known: "
+     "train,sample,recons,pred,video"),
+    (["--references={tmp}", "--rows=g3an,mvt_tsa", "--tasks=pred"],
+     "--tasks=pred: no measurement of --rows=g3an,mvt_tsa"),
     (["--references={refs}", "--rows=g3an", "--torch_python={tmp}/no_python"],
      "--torch_python={tmp}/no_python: not runnable"),
     (["--references={refs}", "--rows=g3an", "--torch_python=" + sys.executable],

@@ -112,20 +112,9 @@ _TRAIN_SETUPS = {
 
 def _config_setup(name: str) -> tuple:
     """(model, resolution, frames, model params, batch, train steps) of configs/<name>.cfg."""
-    path = os.path.join(os.path.dirname(__file__), "..", "configs", f"{name}.cfg")
-    values, params = {}, {}
-    for line in open(path):
-        line = line.strip()
-        if line.startswith("--model_param="):
-            name, _, value = line[len("--model_param="):].partition("=")
-            params[name] = value
-        elif line.startswith("--") and "=" in line:
-            name, _, value = line[2:].partition("=")
-            values[name] = value
-    from tfvidgen import models
-    key = values["model"]
-    params = models.parse_model_params(key, [f"{k}={v}" for k, v in params.items()])
-    return (key, int(values["resolution"]), int(values["num_frames"]), params,
+    from tools import config_file
+    values, params = config_file.read(name)
+    return (values["model"], int(values["resolution"]), int(values["num_frames"]), params,
             int(values["batch_size"]), int(values["train_steps"]))
 
 

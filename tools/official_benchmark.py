@@ -448,20 +448,11 @@ def conv_share(count: dict) -> float | None:
 # ---- the tfvidgen side (runs in a child) ----------------------------------------------------
 def _read_config(name: str) -> tuple:
     """(model, resolution, frames, model params, TrainConfig fields) of configs/<name>.cfg."""
-    from tfvidgen import models
-    values, params = {}, []
-    with open(os.path.join(REPO, "configs", f"{name}.cfg")) as f:
-        for line in f:
-            line = line.strip()
-            if line.startswith("--model_param="):
-                params.append(line[len("--model_param="):])
-            elif line.startswith("--") and "=" in line:
-                key, _, value = line[2:].partition("=")
-                values[key] = value
+    from tools import config_file
+    values, params = config_file.read(name)
     train = {k: float(values[k]) for k in ("g_lr", "d_lr", "beta1", "beta2", "ema_decay")
              if k in values}
-    return (values["model"], int(values["resolution"]), int(values["num_frames"]),
-            models.parse_model_params(values["model"], params), train)
+    return (values["model"], int(values["resolution"]), int(values["num_frames"]), params, train)
 
 
 def tfvidgen_setup(row_key: str, overrides: dict | None = None) -> dict:

@@ -168,3 +168,28 @@ def test_jit_compiled_op_trains_under_mirrored_strategy_on_two_cpu_replicas():
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "LOSSES" in proc.stdout
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_bfloat16_inputs_accumulate_in_float32_and_keep_their_dtype(jit):
+    """Mixed precision: outputs and gradients come back in bfloat16, and a few roundings (the
+    result's, and the replicate padding's gradient summing border terms in bfloat16) separate
+    them from the float32 computation on the same inputs; 25-term bfloat16 sums would not."""
+    h, w_v, w_h = (tf.cast(tf.constant(x), tf.bfloat16) for x in _random((2, 6, 5, 4), 5, seed=2))
+    upstream = tf.cast(tf.random.stateless_normal([2, 6, 5, 4], [5, 6]), tf.bfloat16)
+
+    def run(*args):
+        with tf.GradientTape() as tape:
+            tape.watch(args)
+            out = adaptive_conv.adaptive_separable_conv(*args, jit=jit)
+            loss = tf.reduce_sum(tf.cast(out, tf.float32) * tf.cast(upstream, tf.float32))
+        return [out, *tape.gradient(loss, list(args))]
+
+    low = run(h, w_v, w_h)
+    high = run(*(tf.cast(t, tf.float32) for t in (h, w_v, w_h)))
+    for a, b in zip(low, high):
+        assert a.dtype == tf.bfloat16
+        # bfloat16 keeps 8 significant bits: an ulp is 2^-7 of the value's binade
+        scale = float(tf.reduce_max(tf.abs(b)))
+        np.testing.assert_allclose(tf.cast(a, tf.float32).numpy(), b.numpy(),
+                                   rtol=2 ** -6, atol=2 ** -7 * scale)

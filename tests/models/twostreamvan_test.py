@@ -17,7 +17,7 @@ from tfvidgen.config import TrainConfig
 from tfvidgen.data import pipeline
 from tfvidgen.layers import adaptive_conv, noise
 from tfvidgen.models import twostreamvan as tsv
-from tfvidgen.models import twostreamvan_networks
+from tfvidgen.models import twostreamvan_networks, twostreamvan_tasks
 
 
 @pytest.fixture(autouse=True)
@@ -492,9 +492,9 @@ def test_scheduled_sampling_draws_once_per_step_for_the_whole_batch(monkeypatch)
     seen = []
     rollout = model._video_rollout
 
-    def spy(gt, labels, eps_at, teacher, scored):
+    def spy(gt, labels, eps_at, teacher):
         seen.append(np.stack([np.asarray(t) for t in teacher], 1))     # [2B, T-1, 2]
-        return rollout(gt, labels, eps_at, teacher, scored)
+        return rollout(gt, labels, eps_at, teacher)
     monkeypatch.setattr(model, "_video_rollout", spy)
     logs = model.train_step(_batch(config), ("video_encoder",))
     assert float(logs["teacher_probability"]) == 0.5
@@ -546,3 +546,24 @@ def test_clip_feedback_keeps_the_frames_fed_back_in_range_in_training_and_sampli
             assert max(fed) <= 1.0, fed
         else:
             assert max(fed[1:]) > 1.5, fed
+
+
+def test_generator_phases_score_fakes_and_reals_in_one_discriminator_call_equal_to_separate():
+    """scored_together: D_V and D_I (BN on moving statistics) score a concatenation exactly as
+    separate calls would, after the moving statistics have left their initial values."""
+    cfg = tsv.TwoStreamVANConfig(num_classes=3, conditional=True, resolution=32, num_frames=6,
+                                 gf_dim=4).validate()
+    videos = [tf.random.stateless_normal([2, 6, 32, 32, 3], [i, 7]) for i in range(3)]
+    d_v, d_i = tsv.VideoDiscriminator(cfg), tsv.ImageDiscriminator(cfg)
+    for _ in range(3):                        # move the BN statistics away from (0, 1)
+        d_v(videos[0] * 3.0 + 1.0, training=True)
+        d_i(videos[0][:, 0] * 3.0 + 1.0, training=True)
+    together = twostreamvan_tasks.scored_together(d_v, videos)
+    for video, (logits, classes) in zip(videos, together):
+        alone_logits, alone_classes = d_v(video, training=False)
+        np.testing.assert_allclose(logits.numpy(), alone_logits.numpy(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(classes.numpy(), alone_classes.numpy(), rtol=1e-5, atol=1e-5)
+    frames = [v[:, 0] for v in videos]
+    for frame, logits in zip(frames, twostreamvan_tasks.scored_together(d_i, frames)):
+        np.testing.assert_allclose(logits.numpy(), d_i(frame, training=False).numpy(),
+                                   rtol=1e-5, atol=1e-5)

@@ -10,7 +10,7 @@ import keras
 import tensorflow as tf
 
 from tfvidgen.layers import adaptive_conv, configured, conv, convlstm, recording
-from tfvidgen.models.twostreamvan_config import NUM_FUSION_SCALES, TwoStreamVANConfig
+from tfvidgen.models.twostreamvan_config import TwoStreamVANConfig
 
 __all__ = ["ContentEncoder", "MotionEncoder", "ContentGenerator", "KernelSubnet",
            "MotionGenerator", "TwoStreamVANGenerator", "ImageDiscriminator", "VideoDiscriminator",
@@ -205,10 +205,14 @@ class KernelSubnet(keras.layers.Layer):
     def call(self, x, training=None):
         n = self.kernel_size
         x = self.branches(self.shared(x, training=training), training=training)
-        w_v, w_h = self.v_out(x[..., :n]), self.h_out(x[..., n:2 * n])
+        # tf.split, not slices: a slice's gradient is a zero-filled full-size map per slice
+        # (StridedSliceGrad, ~25 ms each at 64x64 in bfloat16), split's is one concat.
+        parts = tf.split(x, [n, n] + ([x.shape[-1] - 2 * n] if self.m_out is not None else []),
+                         axis=-1)
+        w_v, w_h = self.v_out(parts[0]), self.h_out(parts[1])
         mask = None
         if self.m_out is not None:
-            mask = (tf.tanh(self.m_out(x[..., 2 * n:])) + 1.0) / 2.0
+            mask = (tf.tanh(self.m_out(parts[2])) + 1.0) / 2.0
         return w_v, w_h, mask
 
     def get_config(self):
@@ -232,6 +236,9 @@ class MotionGenerator(keras.layers.Layer):
                                            kernel_initializer=_xavier(), name="joint_in")
         self.joint = self.blocks = self.subnets = None
         if not cfg.single_generator:
+            # float32 under any policy: its kernel (32 ngf x joint_dim x b^2 w, 33.6M at
+            # Weizmann size, 91% of G) would be cast to bfloat16 at every rollout step and its
+            # gradient cast back, which cost more than the matmul saves (measured).
             self.joint = keras.layers.Dense(b * b * w, activation="relu",
                                             kernel_initializer=_xavier(), name="joint")
             self.blocks = []
@@ -273,11 +280,12 @@ class MotionGenerator(keras.layers.Layer):
         out = {}
         for scale, ((_, split), (up, refine)) in enumerate(zip(_TRUNK, self.blocks)):
             x = refine(up(x, training=training), training=training)
+            # the first `split` channels feed this scale's sub-net, the rest the next block
+            rest = x.shape[-1] - split
+            head, x = tf.split(x, [split, rest], axis=-1) if rest else (x, None)
             if scale in self.cfg.fused_scales:
                 subnet = self.subnets[self.cfg.fused_scales.index(scale)]
-                out[scale] = subnet(x[..., :split], training=training)
-            if scale < NUM_FUSION_SCALES - 1:
-                x = x[..., split:]
+                out[scale] = subnet(head, training=training)
         return out
 
     def call(self, inputs, training=None):

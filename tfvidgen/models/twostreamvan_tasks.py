@@ -26,6 +26,24 @@ def mse(a, b):
     return tf.reduce_mean(tf.square(_f32(a) - _f32(b)))
 
 
+def halves(x):
+    """The two halves of a doubled batch (posterior, prior) by tf.split: its gradient is one
+    concat, where two slices' are two zero-filled full-size maps (StridedSliceGrad)."""
+    return tf.split(x, 2, axis=0)
+
+
+def scored_together(discriminator, inputs):
+    """discriminator(x, training=False) of each of `inputs` (equal batch sizes) in ONE call:
+    with BN on its moving statistics every example is scored independently, so this equals
+    separate calls, with larger, faster convolutions. Each output split back per input
+    (None stays None)."""
+    outputs = discriminator(tf.concat(inputs, 0), training=False)
+    split = lambda x: [None] * len(inputs) if x is None else tf.split(x, len(inputs))  # noqa: E731
+    if isinstance(outputs, (tuple, list)):
+        return list(zip(*(split(x) for x in outputs)))
+    return split(outputs)
+
+
 def _class_loss(logits, labels):
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
         tf.cast(labels, tf.int32), _f32(logits)))
@@ -79,11 +97,12 @@ class TwoStreamVANTasks:
                        f"{task}_d_fake": tf.reduce_mean(_f32(fake_logits))}
 
     def _image_g_adv(self, task, real, recon, prior, prior_weight):
-        d = self.image_discriminator
-        fake_logits, prior_logits = d(recon, training=False), d(prior, training=False)
+        scored = [recon, prior] + ([tf.stop_gradient(real)] if self.cfg.equilibrium else [])
+        fake_logits, prior_logits, *real_logits = scored_together(self.image_discriminator,
+                                                                  scored)
         if self.cfg.equilibrium:
-            self._record_gate(task, d(tf.stop_gradient(real), training=False),
-                              tf.stop_gradient(fake_logits), tf.stop_gradient(prior_logits))
+            self._record_gate(task, real_logits[0], tf.stop_gradient(fake_logits),
+                              tf.stop_gradient(prior_logits))
         return self.cfg.image_adv_weight * (losses.bce(fake_logits, 1.0)
                                             + losses.bce(prior_logits, 1.0, prior_weight))
 
@@ -179,11 +198,11 @@ class TwoStreamVANTasks:
         frames, maps = self.generator.next_frame(
             twice(z_prev), (twice(state[0]), twice(state[1])),
             tf.concat([eps_post, eps_prior], 0), twice(labels), True)
-        size = tf.shape(video)[0]
         targets = [pick(m, target_t) for m in gt["maps"]]
-        return {"real": pick(video, target_t), "recon": _f32(frames[:size]),
-                "prior": _f32(frames[size:]), "mu": mu_m, "logvar": logvar_m,
-                "scale": self._scale_loss([m[:size] for m in maps], targets)}
+        recon, prior = halves(frames)
+        return {"real": pick(video, target_t), "recon": _f32(recon), "prior": _f32(prior),
+                "mu": mu_m, "logvar": logvar_m,
+                "scale": self._scale_loss([halves(m)[0] for m in maps], targets)}
 
     def _pred_d_loss(self, batch, context):
         fwd = context["forward"]
@@ -206,10 +225,11 @@ class TwoStreamVANTasks:
         return total, {"pred_g_adv": adv, "pred_generator_total": total}
 
     # video task
-    def _video_rollout(self, gt, labels, eps_at, teacher, scored):
-        """Frames [N, T, ...] from the content reconstruction of frame 0: frame t from frame
-        t-1's content code and the history, each fed the ground truth where teacher[t-1] [N, 2]
-        (content, history) is true; and sum_t scale-feature loss of the first `scored` rows."""
+    def _video_rollout(self, gt, labels, eps_at, teacher):
+        """Frames [N, T, ...] of a doubled batch (N = 2B) from the content reconstruction of
+        frame 0: frame t from frame t-1's content code and the history, each fed the ground
+        truth where teacher[t-1] [N, 2] (content, history) is true; and sum_t scale-feature loss
+        of the first half (gt["maps"] holds the B real videos')."""
         g, mg = self.generator, self.motion_generator
         steps = gt["mu_m"].shape[1]
         first = _f32(g.content_frame(gt["mu_c"][:, 0], labels, True)[0])
@@ -228,8 +248,8 @@ class TwoStreamVANTasks:
             frame, maps = g.next_frame(z_prev, state, eps_at(t - 1), labels, True)
             frames.append(_f32(frame))
             fed.append(feedback_frame(frames[-1], self.cfg))
-            scale += self._scale_loss([m[:scored] for m in maps],
-                                      [m[:scored, t] for m in gt["maps"]])
+            scale += self._scale_loss([halves(m)[0] for m in maps],
+                                      [m[:, t] for m in gt["maps"]])
         return tf.stack(frames, 1), scale
 
     def _video_forward(self, batch):
@@ -250,15 +270,15 @@ class TwoStreamVANTasks:
         doubled = {"mu_c": twice(gt["mu_c"]), "diff_map": twice(gt["diff_map"]),
                    "mu_m": gt["mu_m"], "maps": gt["maps"]}
         frames, scale = self._video_rollout(doubled, twice(labels), lambda i: motion[:, i],
-                                            [draws[:, i] for i in range(steps)],
-                                            scored=size)
+                                            [draws[:, i] for i in range(steps)])
         # The code's KL is a mean over the B x (T-1) rows; Eq. 5's sum_t of batch means is
         # (T-1) times it.
         kl = losses.gaussian_kl(tf.reshape(gt["mu_m"], [-1, m]),
                                 tf.reshape(gt["logvar_m"], [-1, m]))
         if self.cfg.motion_kl_reduction == "sum":
             kl *= steps
-        return {"recon": frames[:size], "prior": frames[size:], "kl": kl,
+        recon, prior = halves(frames)
+        return {"recon": recon, "prior": prior, "kl": kl,
                 "kl_weight": kl_weight, "teacher_probability": eps, "scale": scale / steps}
 
     def _video_d_loss(self, batch, context):
@@ -293,13 +313,15 @@ class TwoStreamVANTasks:
 
     def _video_generator_loss(self, batch, context):
         fwd = context["forward"]
-        d, labels = self.video_discriminator, self._labels(batch)
-        fake_logits, fake_cls = d(fwd["recon"], training=False)
-        prior_logits, prior_cls = d(fwd["prior"], training=False)
+        labels = self._labels(batch)
+        scored = [fwd["recon"], fwd["prior"]] + ([batch["video"]] if self.cfg.equilibrium
+                                                 else [])
+        (fake_logits, fake_cls), (prior_logits, prior_cls), *real = scored_together(
+            self.video_discriminator, scored)
         adv = losses.bce(fake_logits, 1.0) + losses.bce(prior_logits, 1.0)
         if self.cfg.equilibrium:
-            self._record_gate("video", d(batch["video"], training=False)[0],
-                              tf.stop_gradient(fake_logits), tf.stop_gradient(prior_logits))
+            self._record_gate("video", real[0][0], tf.stop_gradient(fake_logits),
+                              tf.stop_gradient(prior_logits))
         recon = mse(fwd["recon"], batch["video"])
         total = self.cfg.lambda_recon * recon + adv + self.cfg.lambda_scale * fwd["scale"]
         logs = {"video_g_adv": adv}

@@ -1,0 +1,55 @@
+"""Batch normalisation with TensorFlow's fused kernel where it gives Keras' result.
+
+Keras 3's BatchNormalization computes training-mode BN from elementwise ops in float32 (cast,
+moments, normalise, cast back), and differentiates through each of them: per BN call about ten
+passes over the activation tensor forward and backward. TensorFlow's FusedBatchNormV3 (oneDNN on
+CPU) does the same maths in one pass each way, in the input's dtype with float32 statistics.
+FusedBatchNorm is used for training-mode calls on one replica; Keras' path (synchronized moments)
+everywhere else: several replicas, masks, renorm, inference.
+
+Same variables (gamma, beta, moving_mean, moving_variance), so checkpoints are interchangeable
+with keras.layers.BatchNormalization; the moving variance is updated with the biased batch
+variance as Keras does (the fused kernel reports the unbiased one, n / (n - 1) times larger).
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+__all__ = ["BatchNorm"]
+
+_DATA_FORMATS = {4: "NHWC", 5: "NDHWC"}
+
+
+@keras.saving.register_keras_serializable(package="tfvidgen")
+class BatchNorm(keras.layers.BatchNormalization):
+    """keras.layers.BatchNormalization, on the fused kernel for one-replica training calls."""
+
+    def _fused_applies(self, inputs, training, mask) -> bool:
+        if not (training and self.trainable) or mask is not None or self.renorm:
+            return False
+        rank = len(inputs.shape)
+        if rank not in _DATA_FORMATS or self.axis not in (-1, rank - 1):
+            return False
+        if not (self.scale and self.center):
+            return False
+        # synchronized moments across replicas need Keras' all-reduce
+        return not (self.synchronized
+                    and tf.distribute.get_strategy().num_replicas_in_sync > 1)
+
+    def call(self, inputs, training=None, mask=None):
+        if not self._fused_applies(inputs, training, mask):
+            return super().call(inputs, training=training, mask=mask)
+        x = tf.convert_to_tensor(inputs)
+        if x.dtype not in (tf.float32, tf.bfloat16, tf.float16):
+            x = tf.cast(x, tf.float32)
+        y, mean, unbiased = tf.compat.v1.nn.fused_batch_norm(
+            x, tf.cast(self.gamma, tf.float32), tf.cast(self.beta, tf.float32),
+            epsilon=self.epsilon, data_format=_DATA_FORMATS[len(x.shape)], is_training=True)
+        count = tf.cast(tf.size(x) // tf.shape(x)[-1], tf.float32)
+        variance = unbiased * (count - 1.0) / count
+        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+        self.moving_variance.assign(self.moving_variance * self.momentum
+                                    + variance * (1.0 - self.momentum))
+        return tf.cast(y, self.compute_dtype)

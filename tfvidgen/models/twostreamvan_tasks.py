@@ -97,12 +97,12 @@ class TwoStreamVANTasks:
                        f"{task}_d_fake": tf.reduce_mean(_f32(fake_logits))}
 
     def _image_g_adv(self, task, real, recon, prior, prior_weight):
-        scored = [recon, prior] + ([tf.stop_gradient(real)] if self.cfg.equilibrium else [])
-        fake_logits, prior_logits, *real_logits = scored_together(self.image_discriminator,
-                                                                  scored)
+        d = self.image_discriminator
+        fake_logits, prior_logits = scored_together(d, [recon, prior])
         if self.cfg.equilibrium:
-            self._record_gate(task, real_logits[0], tf.stop_gradient(fake_logits),
-                              tf.stop_gradient(prior_logits))
+            # on its own: in the batch above D's input gradient would be computed for it too
+            self._record_gate(task, d(tf.stop_gradient(real), training=False),
+                              tf.stop_gradient(fake_logits), tf.stop_gradient(prior_logits))
         return self.cfg.image_adv_weight * (losses.bce(fake_logits, 1.0)
                                             + losses.bce(prior_logits, 1.0, prior_weight))
 
@@ -313,15 +313,14 @@ class TwoStreamVANTasks:
 
     def _video_generator_loss(self, batch, context):
         fwd = context["forward"]
-        labels = self._labels(batch)
-        scored = [fwd["recon"], fwd["prior"]] + ([batch["video"]] if self.cfg.equilibrium
-                                                 else [])
-        (fake_logits, fake_cls), (prior_logits, prior_cls), *real = scored_together(
-            self.video_discriminator, scored)
+        d, labels = self.video_discriminator, self._labels(batch)
+        (fake_logits, fake_cls), (prior_logits, prior_cls) = scored_together(
+            d, [fwd["recon"], fwd["prior"]])
         adv = losses.bce(fake_logits, 1.0) + losses.bce(prior_logits, 1.0)
         if self.cfg.equilibrium:
-            self._record_gate("video", real[0][0], tf.stop_gradient(fake_logits),
-                              tf.stop_gradient(prior_logits))
+            # on its own: in the batch above D_V's input gradient would be computed for it too
+            self._record_gate("video", d(batch["video"], training=False)[0],
+                              tf.stop_gradient(fake_logits), tf.stop_gradient(prior_logits))
         recon = mse(fwd["recon"], batch["video"])
         total = self.cfg.lambda_recon * recon + adv + self.cfg.lambda_scale * fwd["scale"]
         logs = {"video_g_adv": adv}

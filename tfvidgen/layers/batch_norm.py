@@ -4,8 +4,11 @@ Keras 3's BatchNormalization computes training-mode BN from elementwise ops in f
 moments, normalise, cast back), and differentiates through each of them: per BN call about ten
 passes over the activation tensor forward and backward. TensorFlow's FusedBatchNormV3 (oneDNN on
 CPU) does the same maths in one pass each way, in the input's dtype with float32 statistics.
-FusedBatchNorm is used for training-mode calls on one replica; Keras' path (synchronized moments)
-everywhere else: several replicas, masks, renorm, inference.
+FusedBatchNorm is used for training-mode calls on one replica with oneDNN on; Keras' path
+(synchronized moments) everywhere else: several replicas, masks, renorm, inference, and oneDNN
+off, where TensorFlow's Eigen kernel rounds differently enough that a one-device update left
+the two-replica (Keras) one by more than the contract test allows (measured on TwoStreamVAN's
+D_V: 1.5e-4 against a 1.3e-4 bound on 62 of 6.3M weights).
 
 Same variables (gamma, beta, moving_mean, moving_variance), so checkpoints are interchangeable
 with keras.layers.BatchNormalization; the moving variance is updated with the biased batch
@@ -16,6 +19,8 @@ from __future__ import annotations
 
 import keras
 import tensorflow as tf
+
+from tfvidgen import hardware
 
 __all__ = ["BatchNorm"]
 
@@ -32,7 +37,7 @@ class BatchNorm(keras.layers.BatchNormalization):
         rank = len(inputs.shape)
         if rank not in _DATA_FORMATS or self.axis not in (-1, rank - 1):
             return False
-        if not (self.scale and self.center):
+        if not (self.scale and self.center) or not hardware.onednn_enabled():
             return False
         # synchronized moments across replicas need Keras' all-reduce
         return not (self.synchronized

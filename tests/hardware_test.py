@@ -120,3 +120,20 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
     cpu = hardware.cpu_info(str(path))
     assert cpu.model == "Test CPU 9000" and cpu.native_bfloat16 and "avx2" in cpu.flags
     assert not hardware.cpu_info(str(tmp_path / "missing")).native_bfloat16
+
+
+def test_a_onednn_isa_cap_below_bfloat16_makes_auto_pick_float32(tmp_path):
+    path = tmp_path / "cpuinfo"
+    path.write_text("model name\t: Test CPU 9000\nflags\t\t: fpu avx2 avx512f avx512_bf16\n")
+    for cap, native in (("AVX2", False), ("avx512_core_vnni", False), ("AVX512_CORE_BF16", True),
+                        ("AVX512_CORE_AMX", True), ("ALL", True)):
+        cpu = hardware.cpu_info(str(path), environ={"ONEDNN_MAX_CPU_ISA": cap})
+        assert cpu.isa_cap == cap.upper() and cpu.native_bfloat16 is native, cap
+        assert hardware.resolve_precision("auto", cpu, []) == (
+            "mixed_bfloat16" if native else "float32")
+    capped = hardware.cpu_info(str(path), environ={"DNNL_MAX_CPU_ISA": "AVX2"})
+    assert not capped.native_bfloat16 and "oneDNN capped at AVX2" in capped.reported_flags()
+    assert "oneDNN capped" in hardware.emulated_bfloat16_warning("mixed_bfloat16", capped, [])
+    uncapped = hardware.cpu_info(str(path), environ={})
+    assert uncapped.isa_cap is None and uncapped.native_bfloat16
+    assert "capped" not in uncapped.reported_flags()

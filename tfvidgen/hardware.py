@@ -9,8 +9,11 @@ TensorFlow; a value the user set always wins.
 
 Why `auto`: bfloat16 is native only on x86 CPUs with avx512_bf16/amx_bf16, NVIDIA GPUs of
 compute capability >= 8.0 and TPUs; elsewhere it is emulated (~35-40x slower than float32 on an
-AVX2 CPU). float16 is not chosen by `auto`: the models have not been validated with loss scaling
-in it, so pre-Ampere GPUs get float32 (explicit `mixed_float16` is not offered either).
+AVX2 CPU). A cap on oneDNN's instruction set (ONEDNN_MAX_CPU_ISA or DNNL_MAX_CPU_ISA, e.g.
+AVX2, to run as an AVX2-only CPU would) below AVX512_CORE_BF16 counts as no native bfloat16:
+oneDNN then computes bfloat16 without the instructions. float16 is not chosen by `auto`: the
+models have not been validated with loss scaling in it, so pre-Ampere GPUs get float32 (explicit
+`mixed_float16` is not offered either).
 
 Why a default TF_CPP_MIN_LOG_LEVEL: TensorFlow's C++ side prints INFO lines on every start-up
 (oneDNN, CPU instructions, "Could not find cuda drivers") and, with the CUDA-enabled
@@ -40,8 +43,9 @@ import threading
 
 __all__ = ["default_onednn", "default_log_level", "filter_tensorflow_import_log",
            "keeps_cpp_log_line", "onednn_enabled", "onednn_state", "CpuInfo",
-           "cpu_info", "resolve_precision", "describe", "choose_precision",
-           "emulated_bfloat16_warning", "BF16_CPU_FLAGS", "ONEDNN_VAR", "LOG_LEVEL_VAR"]
+           "cpu_info", "isa_cap", "resolve_precision", "describe", "choose_precision",
+           "emulated_bfloat16_warning", "BF16_CPU_FLAGS", "ISA_CAP_VARS", "ONEDNN_VAR",
+           "LOG_LEVEL_VAR"]
 
 ONEDNN_VAR = "TF_ENABLE_ONEDNN_OPTS"
 LOG_LEVEL_VAR = "TF_CPP_MIN_LOG_LEVEL"
@@ -49,6 +53,10 @@ LOG_LEVEL_VAR = "TF_CPP_MIN_LOG_LEVEL"
 _NVIDIA_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/dxg")
 #: /proc/cpuinfo flags of x86 CPUs that compute bfloat16 natively.
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+#: environment variables that cap oneDNN's instruction set (oneDNN reads the first one set)
+ISA_CAP_VARS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+#: words in oneDNN ISA names (upper case) whose ISA computes bfloat16 natively; ALL = no cap
+_BF16_ISA_WORDS = ("BF16", "AMX", "FP16", "AVX10", "ALL")
 #: flags worth naming in a start-up line or a benchmark header.
 _REPORTED_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16",
                    "amx_tile", "asimd", "bf16")
@@ -208,18 +216,32 @@ class CpuInfo:
     model: str
     cores: int
     flags: frozenset
+    isa_cap: str | None = None     # oneDNN's ISA cap (ISA_CAP_VARS), upper case; None: no cap
 
     @property
     def native_bfloat16(self) -> bool:
+        if self.isa_cap is not None and not any(w in self.isa_cap for w in _BF16_ISA_WORDS):
+            return False
         return any(f in self.flags for f in BF16_CPU_FLAGS)
 
     def reported_flags(self) -> str:
         present = [f for f in _REPORTED_FLAGS if f in self.flags]
-        return " ".join(present) or "none of " + " ".join(_REPORTED_FLAGS)
+        text = " ".join(present) or "none of " + " ".join(_REPORTED_FLAGS)
+        return text + (f" (oneDNN capped at {self.isa_cap})" if self.isa_cap else "")
 
 
-def cpu_info(cpuinfo_path: str = "/proc/cpuinfo") -> CpuInfo:
-    """CPU model, logical core count and feature flags (Linux /proc/cpuinfo; else platform)."""
+def isa_cap(environ=None) -> str | None:
+    """oneDNN's instruction-set cap from the environment (upper case), or None."""
+    environ = os.environ if environ is None else environ
+    for var in ISA_CAP_VARS:
+        if environ.get(var, "").strip():
+            return environ[var].strip().upper()
+    return None
+
+
+def cpu_info(cpuinfo_path: str = "/proc/cpuinfo", environ=None) -> CpuInfo:
+    """CPU model, logical core count and feature flags (Linux /proc/cpuinfo; else platform), and
+    oneDNN's instruction-set cap from `environ` (default: this process's environment)."""
     model, flags = platform.processor() or platform.machine(), set()
     try:
         with open(cpuinfo_path) as f:
@@ -232,7 +254,8 @@ def cpu_info(cpuinfo_path: str = "/proc/cpuinfo") -> CpuInfo:
                     flags = set(value.split())
     except OSError:
         pass
-    return CpuInfo(model=model, cores=os.cpu_count() or 1, flags=frozenset(flags))
+    return CpuInfo(model=model, cores=os.cpu_count() or 1, flags=frozenset(flags),
+                   isa_cap=isa_cap(environ))
 
 
 def _accelerators() -> list[tuple[str, str, object]]:
@@ -274,9 +297,9 @@ def emulated_bfloat16_warning(policy: str, cpu: CpuInfo | None = None,
     if policy != "mixed_bfloat16" or resolve_precision("auto", cpu, accelerators) == policy:
         return None
     return ("warning: --mixed_precision=mixed_bfloat16 on hardware without native bfloat16 "
-            "(no avx512_bf16/amx_bf16 CPU flag, no GPU of compute capability >= 8.0): it is "
-            "emulated and expected to run ~35-40x slower than float32. Use "
-            "--mixed_precision=auto (or float32).")
+            "(no avx512_bf16/amx_bf16 CPU flag or oneDNN capped below it, no GPU of compute "
+            "capability >= 8.0): it is emulated and expected to run ~35-40x slower than "
+            "float32. Use --mixed_precision=auto (or float32).")
 
 
 def choose_precision(requested: str, log=None) -> str:

@@ -108,6 +108,9 @@ __all__ = ["ROWS", "TASKS", "Row", "Measurement", "plan", "check_request", "tfvi
            "render_report", "main"]
 
 CMD = "official_benchmark"
+#: environment variables that cap either side's instruction set (e.g. to run as an AVX2-only CPU
+#: would on an AVX-512 one): recorded in the report when set
+ISA_VARS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "XLA_FLAGS")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 
 
@@ -928,6 +931,46 @@ def _ratio(official: dict | None, ours: dict | None) -> str:
     return f"{official['median'] / ours['median']:.2f}x"
 
 
+def task_mix(video_share: float) -> dict:
+    """TwoStreamVAN's training-run shares of its tasks under the code's curriculum (ours is the
+    same): content with p = content_probability, else video with p = video_share, else pred."""
+    from tfvidgen.models.twostreamvan_config import TwoStreamVANConfig
+    motion = 1.0 - TwoStreamVANConfig.content_probability
+    return {"recons": TwoStreamVANConfig.content_probability, "video": motion * video_share,
+            "pred": motion * (1.0 - video_share)}
+
+
+def _task_mix_lines(columns, task_results) -> list:
+    """Per precision, the mean iteration time of a TwoStreamVAN training run at the video-task
+    ramp's start and end (task_mix), both sides, and its ratio: what a run's speed-up is."""
+    from tfvidgen.models.twostreamvan_config import TwoStreamVANConfig as C
+    by_task = {r["task"]: r for r in task_results}
+    if set(by_task) != set(task_mix(0.0)):
+        return []
+    lines = []
+    for when, share in (("start", C.video_task_start), ("end", C.video_task_end)):
+        mix = task_mix(share)
+
+        def mean(pick):
+            records = {t: pick(r) for t, r in by_task.items()}
+            if not all(rec and rec.get("ok") for rec in records.values()):
+                return None
+            return sum(mix[t] * rec["median"] for t, rec in records.items())
+
+        official = mean(lambda r: r["official"])
+        cells = []
+        for c in dict.fromkeys(c["policy"] for c in columns):
+            ours = mean(lambda r: r["tfvidgen"].get(c))
+            if official and ours:
+                cells.append(f"{c} {ours:.2f} s ({official / ours:.2f}x)")
+        if official and cells:
+            shares = ", ".join(f"{t} {mix[t]:.2f}" for t in ("recons", "pred", "video"))
+            lines.append(f"- TwoStreamVAN training run at the video-task ramp's {when} "
+                         f"(task shares {shares}): mean iteration official {official:.2f} s, "
+                         f"tfvidgen " + ", ".join(cells))
+    return lines + [""] if lines else []
+
+
 def _rss(record: dict | None) -> str:
     return f"{record['peak_rss_mib']:.0f}" if record and record.get("ok") else "–"
 
@@ -1029,6 +1072,8 @@ def render_report(payload: dict) -> str:
              f"- date: {meta['date']} (whole run {meta['elapsed_s'] / 60:.0f} min)",
              f"- machine: {meta['machine']}",
              f"- CPU (/proc/cpuinfo): {meta['cpu']}, {meta['cpus']} logical CPUs",
+             *(["- instruction set capped on both sides: " + ", ".join(
+                 f"{k}={v}" for k, v in meta["isa_env"].items())] if meta.get("isa_env") else []),
              f"- tfvidgen side: TensorFlow {meta['tensorflow']}, Keras {meta['keras']}, numpy "
              f"{meta['numpy']}, Python {meta['python']}",
              f"- official side: torch {meta['torch']['torch']}, numpy {meta['torch']['numpy']}, "
@@ -1081,6 +1126,7 @@ def render_report(payload: dict) -> str:
             lines.append(f"- `{r['task']}` → `{OUR_TASK[r['task']]}`"
                          + (f": {' + '.join(phases)}" if phases else ""))
         lines.append("")
+        lines += _task_mix_lines(columns, mapped)
 
     lines += _limit_section(meta, results)
     lines += ["## Configurations and parameter counts", ""]
@@ -1207,7 +1253,8 @@ def main(argv) -> int:
                            for tree, repository in trees.items()},
             "warmup": f.warmup, "iters": f.iters, "threads": f.threads, "timeout": f.timeout,
             "quiet_wait": f.quiet_wait, "rows": list(f.rows), "tasks": list(f.tasks),
-            "precision_columns": columns, "peak": peak}
+            "precision_columns": columns, "peak": peak,
+            "isa_env": {v: os.environ[v] for v in ISA_VARS if os.environ.get(v)}}
     payload = {"meta": meta, "results": results}
     if f.json:
         errors.write_text_atomically(f.json, json.dumps(payload, indent=1) + "\n")

@@ -93,6 +93,12 @@ def test_precisions_resolving_to_one_policy_share_one_measurement_in_the_report(
     assert "| 8.00 (7.20–8.80), 2.50x | 8.00 (7.20–8.80), 2.50x (= auto) |" in _table_row(
         report, train.label)
     assert "tfvidgen auto → float32: s, official/ours" in report
+    assert "capped" not in report
+    capped = bench.render_report(_payload(columns, [
+        _result(train, _record(20.0), {"float32": _record(8.0)})],
+        isa_env={"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}))
+    assert ("- instruction set capped on both sides: ONEDNN_MAX_CPU_ISA=AVX2, "
+            "ATEN_CPU_CAPABILITY=avx2") in capped
 
 
 def test_dense_flops_counts_conv3d_forward_and_backward_and_matmuls_by_hand():
@@ -307,3 +313,22 @@ def test_bad_input_is_one_error_line_and_exit_2_before_measuring(tmp_path, flags
         done.stderr.strip().splitlines()) == 1, done.stderr
     assert message.format(tmp=tmp_path) in done.stderr
     assert not (tmp_path / "report.md").exists() and not done.stdout
+
+
+def test_the_report_weighs_twostreamvan_tasks_by_a_training_runs_mix():
+    columns = [{"requested": "float32", "policy": "float32"}]
+    medians = {"recons": (0.1, 0.05), "pred": (2.0, 0.5), "video": (20.0, 4.0)}
+    results = [_result(bench.Measurement("twostreamvan", "train", task), _record(official),
+                       {"float32": _record(ours)}) for task, (official, ours) in medians.items()]
+    mix = bench.task_mix(0.9)
+    assert abs(sum(mix.values()) - 1.0) < 1e-9 and mix["recons"] == 0.6
+    assert abs(mix["video"] - 0.36) < 1e-9
+    report = bench.render_report(_payload(columns, results))
+    official = 0.6 * 0.1 + 0.04 * 2.0 + 0.36 * 20.0
+    ours = 0.6 * 0.05 + 0.04 * 0.5 + 0.36 * 4.0
+    line = next(x for x in report.splitlines() if "ramp's end" in x)
+    assert f"official {official:.2f} s" in line
+    assert f"float32 {ours:.2f} s ({official / ours:.2f}x)" in line
+    # a failed task leaves the mix out rather than weighing what is there
+    results[1]["official"] = {"ok": False, "error": "timeout"}
+    assert "ramp's" not in bench.render_report(_payload(columns, results))

@@ -110,7 +110,8 @@ __all__ = ["ROWS", "TASKS", "Row", "Measurement", "plan", "check_request", "tfvi
 CMD = "official_benchmark"
 #: environment variables that cap either side's instruction set (e.g. to run as an AVX2-only CPU
 #: would on an AVX-512 one): recorded in the report when set
-ISA_VARS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "XLA_FLAGS")
+ISA_VARS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY",
+            "MKL_ENABLE_INSTRUCTIONS", "XLA_FLAGS")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 
 

@@ -11,11 +11,12 @@ from tfvidgen import hardware
 from tfvidgen.layers import batch_norm, conv
 
 
-def _pair(shape, policy):
+def _pair(shape, policy, affine=True):
     reference = keras.layers.BatchNormalization(synchronized=True, momentum=0.9, epsilon=1e-5,
+                                                center=affine, scale=affine,
                                                 dtype=keras.DTypePolicy(policy))
-    ours = batch_norm.BatchNorm(synchronized=True, momentum=0.9, epsilon=1e-5,
-                                dtype=keras.DTypePolicy(policy))
+    ours = batch_norm.BatchNorm(synchronized=True, momentum=0.9, epsilon=1e-5, center=affine,
+                                scale=affine, dtype=keras.DTypePolicy(policy))
     reference.build(shape)
     ours.build(shape)
     for i, (a, b) in enumerate(zip(reference.weights, ours.weights)):
@@ -38,14 +39,17 @@ def _run(layer, x, upstream, training):
 @pytest.mark.parametrize("shape", [(4, 6, 5, 3), (3, 4, 6, 5, 7)])
 @pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
 @pytest.mark.parametrize("training", [True, False])
-def test_equals_keras_batch_normalization(shape, policy, training):
-    reference, ours = _pair(shape, policy)
+@pytest.mark.parametrize("affine", [True, False])
+def test_equals_keras_batch_normalization(shape, policy, training, affine):
+    reference, ours = _pair(shape, policy, affine)
     dtype = keras.DTypePolicy(policy).compute_dtype
     x = tf.cast(3.0 * tf.random.stateless_normal(shape, [1, 2]) + 1.0, dtype)
     upstream = tf.random.stateless_normal(shape, [3, 4])
     for step in range(2):                          # the second call sees updated statistics
         expected, got = _run(reference, x, upstream, training), _run(ours, x, upstream, training)
-        names = ["y", "dx", "dgamma", "dbeta", "moving_mean", "moving_variance"]
+        names = ["y", "dx", *(["dgamma", "dbeta"] if affine else []), "moving_mean",
+                 "moving_variance"]
+        assert len(expected) == len(got) == len(names)
         for name, a, b in zip(names, expected, got):
             assert a.dtype == b.dtype, name
             a, b = tf.cast(a, tf.float32).numpy(), tf.cast(b, tf.float32).numpy()
@@ -65,6 +69,19 @@ def test_training_calls_use_the_fused_kernel_with_onednn_and_inference_keras_pat
         graph = tf.function(lambda v: layer(v, training=training)).get_concrete_function(x).graph
         types = {op.type for op in graph.get_operations()}
         assert ("FusedBatchNormV3" in types) == fused, types
+
+
+def test_a_5d_training_call_runs_the_fused_kernel_on_its_4d_view():
+    # TensorFlow runs only the 4D (NHWC) fused batch norm on oneDNN
+    layer = conv.batch_norm()
+    x = tf.zeros([2, 3, 4, 4, 5])
+    layer.build(x.shape)
+    graph = tf.function(lambda v: layer(v, training=True)).get_concrete_function(x).graph
+    fused = [op for op in graph.get_operations() if op.type == "FusedBatchNormV3"]
+    assert len(fused) == (1 if hardware.onednn_enabled() else 0)
+    for op in fused:
+        assert op.get_attr("data_format") == b"NHWC" and op.inputs[0].shape.rank == 4
+        assert op.outputs[0].shape.as_list() == [6, 4, 4, 5]
 
 
 def test_checkpoints_are_interchangeable_with_keras_batch_normalization(tmp_path):

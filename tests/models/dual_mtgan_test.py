@@ -246,10 +246,12 @@ def test_transfer_with_the_own_first_frame_reconstructs_better_than_another_acto
     actor's image."""
     # With first_frame content, how soon the image takes over depends on the initialisation, and
     # the adversarial game makes the own / other error ratio oscillate from step to step, so the
-    # test averages it at 360 and 480 steps. Measured with the fused BN (tfvidgen.layers.
-    # batch_norm), seed 2, ratio at 360 / 480 steps: 2 threads oneDNN on 0.57 / 0.38, off 0.34 /
-    # 0.28; 1 thread on 0.24 / 0.23, off 0.25 / 0.56 -> means 0.24-0.48 (seeds 0, 1, 3 at 2
-    # threads: 0.33-0.42); asserted < 0.6 (an image the model ignores gives ~1).
+    # test averages it at 360 and 480 steps. Measured with the fused BN on its 4D view
+    # (tfvidgen.layers.batch_norm; oneDNN off keeps Keras' path), seed 2, ratio at 360 / 480
+    # steps: 2 threads oneDNN on 0.28 / 0.31, off 0.34 / 0.28; 1 thread on 0.52 / 0.42, off 0.25
+    # / 0.56; oneDNN capped at AVX2, 2 / 1 threads: means 0.24 / 0.29 -> means 0.24-0.47 (seeds
+    # 0, 1, 3, oneDNN on: 0.32-0.45 at 2 threads, 0.30-0.54 at 1); asserted < 0.6 (an image the
+    # model ignores gives ~1).
     keras.utils.set_random_seed(2)
     config = _config(base_channels=16, content_dim=32, reconstruction_content="first_frame"
                      ).replace(train={"g_lr": 2e-3, "d_lr": 2e-3})

@@ -100,7 +100,7 @@ _USER_ONEDNN = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
 
 import tfvidgen  # noqa: E402  (oneDNN default before TensorFlow loads)
 
-from tfvidgen import errors  # noqa: E402
+from tfvidgen import errors, hardware  # noqa: E402
 from tools import official_reference as reference  # noqa: E402
 
 __all__ = ["ROWS", "TASKS", "Row", "Measurement", "plan", "check_request", "tfvidgen_setup",
@@ -110,8 +110,8 @@ __all__ = ["ROWS", "TASKS", "Row", "Measurement", "plan", "check_request", "tfvi
 CMD = "official_benchmark"
 #: environment variables that cap either side's instruction set (e.g. to run as an AVX2-only CPU
 #: would on an AVX-512 one): recorded in the report when set
-ISA_VARS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY",
-            "MKL_ENABLE_INSTRUCTIONS", "XLA_FLAGS")
+ISA_VARS = (*hardware.ISA_CAP_VARS, "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS",
+            "XLA_FLAGS")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 
 
@@ -541,7 +541,7 @@ def prepare_tfvidgen(row_key: str, phase: str, task: str | None, precision: str,
     import numpy as np
     import tensorflow as tf
 
-    from tfvidgen import hardware, models, sources
+    from tfvidgen import models, sources
     from tfvidgen.config import Config, DataConfig, TrainConfig
 
     setup = tfvidgen_setup(row_key, overrides)
@@ -641,7 +641,6 @@ PEAK_DTYPE = {"float32": "float32", "mixed_bfloat16": "bfloat16"}
 
 def peak_dtypes(policies) -> list:
     """float32, and bfloat16 where the CPU has it natively or a column's policy uses it."""
-    from tfvidgen import hardware
     wanted = ["float32"]
     if hardware.cpu_info().native_bfloat16 or any(
             PEAK_DTYPE.get(p) == "bfloat16" for p in policies):
@@ -659,7 +658,6 @@ def measure_peak(dtypes, warmup: int, iters: int, threads: int, scale: float = 1
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
 
-    from tfvidgen import hardware
     kernels = {"matmul": lambda x, w: tf.matmul(x, w)[0, 0],
                "conv3d": lambda x, w: tf.nn.conv3d(x, w, [1] * 5, "SAME")[0, 0, 0, 0, 0]}
     peaks = []
@@ -691,7 +689,6 @@ def probe(precisions) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from tfvidgen import hardware
     resolved = {p: hardware.resolve_precision(p) for p in precisions}
     auto = hardware.resolve_precision("auto")
     return {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
@@ -1248,7 +1245,6 @@ def main(argv) -> int:
         for p in peak.get("peaks", [])) if peak["ok"] else f"FAILED: {peak['error']}"))
     results = run_all(plan(f.rows, f.tasks), f.torch_python, f.references, policies, f.warmup,
                       f.iters, f.threads, f.timeout, f.quiet_wait)
-    from tfvidgen import hardware
     trees = {ROWS[r].tree: ROWS[r].repository for r in f.rows}
     meta = {"date": started.strftime("%Y-%m-%d %H:%M UTC"),
             "elapsed_s": time.perf_counter() - start, "machine": info["machine"],
